@@ -1,0 +1,17 @@
+"""Artifact directories: write atomically, verify every digest, load into numpy scorers."""
+
+from edgerec.artifact._load import PRECISIONS, LoadedModel, load_artifact
+from edgerec.artifact._manifest import FORMAT_VERSION, MODEL_TYPES, read_manifest, verify_files
+from edgerec.artifact._save import quantize_int8, write_artifact
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_TYPES",
+    "PRECISIONS",
+    "LoadedModel",
+    "load_artifact",
+    "quantize_int8",
+    "read_manifest",
+    "verify_files",
+    "write_artifact",
+]

@@ -1,0 +1,105 @@
+"""Loading an artifact into numpy scorers, after verifying every file digest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgerec.artifact._manifest import read_manifest, verify_files
+from edgerec.data._vocab import Vocabulary
+from edgerec.errors import ArtifactError
+from edgerec.infer._sasrec import SASRecEncoder
+from edgerec.infer._scorers import (
+    HybridScorer,
+    PopularityScorer,
+    SASRecScorer,
+    Scorer,
+    TransitionScorer,
+)
+
+PRECISIONS = ("float16", "int8")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified artifact: the model's scorer, the popularity fallback and the vocabulary."""
+
+    manifest: dict[str, Any]
+    vocab: Vocabulary
+    scorer: Scorer
+    popularity: PopularityScorer
+
+
+def load_artifact(directory: str | Path, precision: str = "float16") -> LoadedModel:
+    """Verify and load ``directory``.
+
+    Args:
+        precision: which stored item-embedding copy to score with ("float16" or "int8").
+
+    Raises:
+        ArtifactError: missing, truncated, tampered or inconsistent files.
+    """
+    if precision not in PRECISIONS:
+        raise ArtifactError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    root = Path(directory)
+    manifest = read_manifest(root)
+    verify_files(root, manifest)
+    try:
+        return _build(root, manifest, precision)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{root}: inconsistent artifact ({type(exc).__name__}: {exc})") from None
+
+
+def _array(root: Path, name: str) -> np.ndarray:
+    return np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+
+def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
+    ids = json.loads((root / "items.json").read_text(encoding="utf-8"))
+    vocab = Vocabulary(ids)
+    num_items = int(manifest["num_items"])
+    if len(vocab) != num_items:
+        raise ArtifactError(f"{root}: vocabulary has {len(vocab)} ids, manifest says {num_items}")
+    popularity = PopularityScorer(np.asarray(_array(root, "popularity")))
+    kind = manifest["model_type"]
+    config = manifest["config"]
+    scorer: Scorer
+    if kind == "popularity":
+        scorer = popularity
+    elif kind == "transitions":
+        scorer = _transitions(root, config["transitions"], num_items)
+    else:
+        sequential = SASRecScorer(_encoder(root, config["sasrec"], precision))
+        scorer = sequential
+        if kind == "hybrid":
+            transitions = _transitions(root, config["transitions"], num_items)
+            scorer = HybridScorer(sequential, transitions, float(config["hybrid_weight"]))
+    if scorer.num_items != num_items:
+        raise ArtifactError(f"{root}: model scores {scorer.num_items} items, manifest {num_items}")
+    return LoadedModel(manifest=manifest, vocab=vocab, scorer=scorer, popularity=popularity)
+
+
+def _transitions(root: Path, config: dict[str, Any], num_items: int) -> TransitionScorer:
+    return TransitionScorer(
+        _array(root, "transitions_indptr"),
+        _array(root, "transitions_indices"),
+        _array(root, "transitions_data"),
+        num_items,
+        int(config["history_len"]),
+        float(config["history_decay"]),
+    )
+
+
+def _encoder(root: Path, config: dict[str, Any], precision: str) -> SASRecEncoder:
+    if precision == "int8":
+        quantized = np.asarray(_array(root, "item_emb_i8"), dtype=np.float32)
+        table = quantized * np.asarray(_array(root, "item_emb_scales"))[:, None]
+    else:
+        table = np.asarray(_array(root, "item_emb_f16"), dtype=np.float32)
+    with np.load(root / "encoder.npz", allow_pickle=False) as archive:
+        weights = {name: archive[name] for name in archive.files}
+    return SASRecEncoder(weights, table, int(config["num_layers"]), int(config["num_heads"]))

@@ -1,0 +1,66 @@
+"""The artifact manifest: what a model directory holds and how to trust it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from edgerec.errors import ArtifactError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MODEL_TYPES = ("popularity", "transitions", "sasrec", "hybrid")
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Parse and sanity-check ``manifest.json`` (no file digests checked here)."""
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: not an artifact directory")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing manifest") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: manifest is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path}: manifest must be a JSON object")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: format_version {version!r} is not supported (want {FORMAT_VERSION})"
+        )
+    if manifest.get("model_type") not in MODEL_TYPES:
+        raise ArtifactError(f"{path}: unknown model_type {manifest.get('model_type')!r}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ArtifactError(f"{path}: manifest lists no files")
+    return manifest
+
+
+def verify_files(directory: Path, manifest: dict[str, Any]) -> None:
+    """Check size and sha256 of every listed file; refuse anything missing, short or altered."""
+    for name, entry in manifest["files"].items():
+        if Path(name).name != name:
+            raise ArtifactError(f"{directory}: manifest names a path outside the artifact: {name}")
+        path = directory / name
+        if not path.is_file():
+            raise ArtifactError(f"{path}: listed in the manifest but missing")
+        size = path.stat().st_size
+        if size != entry.get("bytes"):
+            raise ArtifactError(
+                f"{path}: {size} bytes, manifest says {entry.get('bytes')} (truncated or replaced)"
+            )
+        if sha256_file(path) != entry.get("sha256"):
+            raise ArtifactError(f"{path}: sha256 does not match the manifest (file was altered)")

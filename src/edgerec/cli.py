@@ -1,0 +1,135 @@
+"""The ``edgerec`` command line: train, evaluate, inspect.
+
+Exit status: 0 success, 1 failure (bad data, bad artifact, failed fit), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgerec import __version__
+from edgerec.errors import EdgerecError, MissingExtraError
+from edgerec.logs import configure
+
+
+class _Group(click.Group):
+    """Turns every deliberate EdgerecError into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgerecError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="edgerec")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
+def main(verbose: bool) -> None:
+    """edgerec: turn interaction logs into a compact model and recommend from it."""
+    configure(verbose)
+
+
+_DATA = click.argument("data", type=click.Path(path_type=Path, dir_okay=False))
+_FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "jsonl", "sequences"]),
+    default=None, help="Input format (default: from the file extension; .txt = sequences).")
+_SEED = click.option("--seed", default=0, show_default=True,
+                     help="Seeds the id shuffle and the model.")
+
+
+@main.command()
+@_DATA
+@_FORMAT
+@_SEED
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Artifact directory to write (replaced atomically).")
+@click.option("--model", type=click.Choice(["popularity", "transitions", "sasrec", "hybrid"]),
+              default="hybrid", show_default=True, help="Model to train.")
+@click.option("--epochs", default=200, show_default=True, help="Upper bound on epochs.")
+@click.option("--max-minutes", default=13.0, show_default=True, help="Training time budget.")
+@click.option("--patience", default=10, show_default=True,
+              help="Epochs without validation gain before stopping.")
+@click.option("--embedding-size", default=64, show_default=True)
+@click.option("--num-layers", default=2, show_default=True)
+@click.option("--num-heads", default=2, show_default=True)
+@click.option("--max-len", default=50, show_default=True, help="Longest history read.")
+@click.option("--dropout", default=0.5, show_default=True)
+@click.option("--learning-rate", default=1e-3, show_default=True)
+@click.option("--batch-size", default=128, show_default=True)
+@click.option("--threads", default=0, help="Torch threads (0 = torch default).")
+@click.option("--no-test", is_flag=True, help="Do not score the test split at the end.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(data: Path, fmt: str | None, seed: int, out: Path, model: str, epochs: int,
+          max_minutes: float, patience: int, embedding_size: int, num_layers: int,
+          num_heads: int, max_len: int, dropout: float, learning_rate: float, batch_size: int,
+          threads: int, no_test: bool, quiet: bool) -> None:
+    """Train MODEL on DATA (leave-one-out split) and write an artifact to --out.
+
+    Hyper-parameters are chosen on the validation split; the test split is scored once at the
+    end and recorded in the manifest.
+    """
+    from edgerec.data import build_sequences, read_interactions
+    from edgerec.train import SASRecConfig, train_model
+
+    sasrec = SASRecConfig(embedding_size=embedding_size, num_layers=num_layers,
+                          num_heads=num_heads, max_len=max_len, dropout=dropout,
+                          attn_dropout=dropout, learning_rate=learning_rate,
+                          batch_size=batch_size, epochs=epochs, patience=patience,
+                          max_minutes=max_minutes, seed=seed, threads=threads)
+    if model in ("sasrec", "hybrid"):
+        _require_torch()
+    sequences = build_sequences(read_interactions(data, fmt), seed=seed)
+    outcome = train_model(sequences, model, out, sasrec=sasrec, score_test=not no_test,
+                          progress=not quiet)
+    click.echo(f"wrote {out}")
+    click.echo(json.dumps(outcome.manifest["metrics"], indent=2))
+
+
+@main.command()
+@_DATA
+@_FORMAT
+@_SEED
+@click.option("--artifact", "artifacts", multiple=True,
+              type=click.Path(path_type=Path, file_okay=False),
+              help="Artifact trained on DATA to evaluate (repeatable).")
+@click.option("--published", default=None,
+              help="Published rows to print beside ours (default: from the file name).")
+@click.option("--split", type=click.Choice(["test", "valid"]), default="test",
+              show_default=True)
+def evaluate(data: Path, fmt: str | None, seed: int, artifacts: tuple[Path, ...],
+             published: str | None, split: str) -> None:
+    """Score baselines and artifacts on DATA under the papers' full-ranking protocol."""
+    from edgerec.data import build_sequences, read_interactions
+    from edgerec.evaluate._benchmark import benchmark_table
+
+    sequences = build_sequences(read_interactions(data, fmt), seed=seed)
+    click.echo(benchmark_table(sequences, artifacts, published or data.stem, split))
+
+
+@main.command()
+@click.argument("artifact", type=click.Path(path_type=Path, file_okay=False))
+def inspect(artifact: Path) -> None:
+    """Verify every file digest of ARTIFACT and print its manifest."""
+    from edgerec.artifact import read_manifest, verify_files
+
+    manifest = read_manifest(artifact)
+    verify_files(artifact, manifest)
+    click.echo(json.dumps(manifest, indent=2))
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("training sasrec/hybrid models", "train", "torch") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Readers for interaction logs: CSV/TSV, Parquet, JSON Lines and one-line-per-user sequences.
+
+Every reader returns the same :class:`Interactions` table and reports bad input as a
+:class:`~edgerec.errors.DataError` naming the file, the line (or row) and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from edgerec.errors import DataError, MissingExtraError
+
+REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
+OPTIONAL_COLUMNS = ("event_type", "weight")
+
+# Extensions mapped to reader names; `read_interactions(format=...)` overrides.
+_FORMAT_BY_SUFFIX = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "sequences",
+}
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "sequences")
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """A table of events, one row per (user, item, time).
+
+    Attributes:
+        user_ids: external user ids, shape (n,), dtype object (str).
+        item_ids: external item ids, shape (n,), dtype object (str).
+        timestamps: event times in seconds (or positions for sequence files), shape (n,), float64.
+        weights: event weights, shape (n,), float32; 1.0 where the input has none.
+        event_types: event type per row, shape (n,), dtype object (str); "" where absent.
+        source: the path the rows were read from.
+    """
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    timestamps: np.ndarray
+    weights: np.ndarray
+    event_types: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+
+def read_interactions(path: str | Path, format: str | None = None) -> Interactions:
+    """Read an interaction log, choosing the reader from ``format`` or the file extension.
+
+    Raises:
+        DataError: the file is missing, empty or has a bad row (message names line and column).
+    """
+    file = Path(path)
+    fmt = format or _FORMAT_BY_SUFFIX.get(file.suffix.lower())
+    if fmt not in FORMATS:
+        raise DataError(
+            f"cannot tell the format from the extension '{file.suffix}'; "
+            f"pass one of {', '.join(FORMATS)}",
+            path=str(file),
+        )
+    if not file.is_file():
+        raise DataError("no such file", path=str(file))
+    if file.stat().st_size == 0:
+        raise DataError("the file is empty", path=str(file))
+    rows: Iterable[tuple[int, Mapping[str, object]]]
+    if fmt in ("csv", "tsv"):
+        return _from_rows(file, _csv_rows(file, "\t" if fmt == "tsv" else ","), "line")
+    if fmt == "jsonl":
+        return _from_rows(file, _jsonl_rows(file), "line")
+    if fmt == "parquet":
+        rows = _parquet_rows(file)
+        return _from_rows(file, rows, "row")
+    return _read_sequences(file)
+
+
+def _csv_rows(file: Path, delimiter: str) -> Iterator[tuple[int, Mapping[str, object]]]:
+    with file.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        header = reader.fieldnames or []
+        _check_header(file, [name.strip() for name in header], line=1)
+        reader.fieldnames = [name.strip() for name in header]
+        for row in reader:
+            yield reader.line_num, row
+
+
+def _jsonl_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+    with file.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON: {exc.msg}", path=str(file), line=number) from None
+            if not isinstance(row, dict):
+                raise DataError("each line must be a JSON object", path=str(file), line=number)
+            _check_header(file, list(row), line=number)
+            yield number, row
+
+
+def _parquet_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingExtraError("reading Parquet", "parquet", "pyarrow") from None
+    try:
+        table = pq.read_table(file)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise DataError(f"not a readable Parquet file ({exc})", path=str(file)) from None
+    _check_header(file, table.column_names, line=None)
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    for index in range(table.num_rows):
+        yield index + 1, {name: values[index] for name, values in columns.items()}
+
+
+def _check_header(file: Path, names: list[str], line: int | None) -> None:
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    if missing:
+        raise DataError(
+            f"missing required column(s) {', '.join(missing)}; found {', '.join(names) or 'none'}",
+            path=str(file),
+            line=line,
+            column=missing[0],
+        )
+
+
+def _from_rows(
+    file: Path, rows: Iterable[tuple[int, Mapping[str, object]]], unit: str
+) -> Interactions:
+    users: list[str] = []
+    items: list[str] = []
+    times: list[float] = []
+    weights: list[float] = []
+    events: list[str] = []
+    for number, row in rows:
+
+        def fail(column: str, message: str, number: int = number) -> DataError:
+            where = f"{unit} {number}" if unit != "line" else None
+            return DataError(
+                f"{where + ': ' if where else ''}{message}",
+                path=str(file),
+                line=number if unit == "line" else None,
+                column=column,
+            )
+
+        users.append(_required_text(row, "user_id", fail))
+        items.append(_required_text(row, "item_id", fail))
+        times.append(_parse_timestamp(row.get("timestamp"), fail))
+        weights.append(_parse_weight(row.get("weight"), fail))
+        event = row.get("event_type")
+        events.append("" if event is None else str(event).strip())
+    if not users:
+        raise DataError("the file has a header but no events", path=str(file))
+    return Interactions(
+        user_ids=np.array(users, dtype=object),
+        item_ids=np.array(items, dtype=object),
+        timestamps=np.array(times, dtype=np.float64),
+        weights=np.array(weights, dtype=np.float32),
+        event_types=np.array(events, dtype=object),
+        source=str(file),
+    )
+
+
+def _required_text(
+    row: Mapping[str, object], column: str, fail: Callable[[str, str], DataError]
+) -> str:
+    value = row.get(column)
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise fail(column, f"empty {column}")
+    return text
+
+
+def _parse_timestamp(value: object, fail: Callable[[str, str], DataError]) -> float:
+    """Accept epoch seconds (int/float, also as text), ISO 8601 text or a datetime."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bool) or value is None:
+        raise fail("timestamp", f"unparsable timestamp {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise fail(
+                    "timestamp",
+                    f"unparsable timestamp {text!r} (want epoch seconds or ISO 8601)",
+                ) from None
+    if not math.isfinite(seconds):
+        raise fail("timestamp", f"unparsable timestamp {value!r}")
+    return seconds
+
+
+def _parse_weight(value: object, fail: Callable[[str, str], DataError]) -> float:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 1.0
+    try:
+        weight = float(str(value))
+    except ValueError:
+        raise fail("weight", f"weight {value!r} is not a number") from None
+    if not math.isfinite(weight) or weight <= 0:
+        raise fail("weight", f"weight {value!r} must be a positive finite number")
+    return weight
+
+
+def _read_sequences(file: Path) -> Interactions:
+    """One line per user: ``user_id item item ...`` in chronological order; time = position."""
+    users: list[str] = []
+    items: list[str] = []
+    times: list[float] = []
+    with file.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            fields = text.split()
+            if not fields:
+                continue
+            if len(fields) == 1:
+                raise DataError(
+                    f"user {fields[0]!r} has no events", path=str(file), line=number, column="item_id"
+                )
+            user = fields[0]
+            for position, item in enumerate(fields[1:]):
+                users.append(user)
+                items.append(item)
+                times.append(float(position))
+    if not users:
+        raise DataError("the file has no events", path=str(file))
+    count = len(users)
+    return Interactions(
+        user_ids=np.array(users, dtype=object),
+        item_ids=np.array(items, dtype=object),
+        timestamps=np.array(times, dtype=np.float64),
+        weights=np.ones(count, dtype=np.float32),
+        event_types=np.full(count, "", dtype=object),
+        source=str(file),
+    )

@@ -1,0 +1,21 @@
+"""Numpy-only inference: the serving half of every model (no PyTorch import)."""
+
+from edgerec.infer._sasrec import SASRecEncoder
+from edgerec.infer._scorers import (
+    HybridScorer,
+    PopularityScorer,
+    SASRecScorer,
+    Scorer,
+    TransitionScorer,
+    softmax_rows,
+)
+
+__all__ = [
+    "HybridScorer",
+    "PopularityScorer",
+    "SASRecEncoder",
+    "SASRecScorer",
+    "Scorer",
+    "TransitionScorer",
+    "softmax_rows",
+]

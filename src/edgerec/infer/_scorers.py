@@ -1,0 +1,96 @@
+"""Batch scorers: histories (item-index arrays, oldest first) -> (batch, num_items) scores.
+
+Numpy only: this module is the inference half of every model and is imported by serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from edgerec.infer._sasrec import SASRecEncoder
+
+
+class Scorer(Protocol):
+    num_items: int
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """(batch, num_items) float32 scores; higher is better."""
+        ...
+
+
+class PopularityScorer:
+    """Same ranking for everyone: how often each item was interacted with."""
+
+    def __init__(self, counts: np.ndarray) -> None:
+        self.counts = np.asarray(counts, dtype=np.float32)
+        self.num_items = len(self.counts)
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return np.broadcast_to(self.counts, (len(histories), self.num_items)).copy()
+
+
+class TransitionScorer:
+    """Sum of the recent history items' next-item distributions, newer items weighing more.
+
+    The transition table is CSR: row ``i`` lists items that followed item ``i`` in training
+    and their normalised weights.
+    """
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                 num_items: int, history_len: int, history_decay: float) -> None:
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = np.asarray(indices, dtype=np.int32)
+        self.data = np.asarray(data, dtype=np.float32)
+        self.num_items = num_items
+        self.history_len = history_len
+        self.history_decay = history_decay
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(histories), self.num_items), dtype=np.float32)
+        for row, history in enumerate(histories):
+            recent = np.asarray(history[-self.history_len :])[::-1]
+            for age, item in enumerate(recent):
+                lo, hi = self.indptr[item], self.indptr[item + 1]
+                out[row, self.indices[lo:hi]] += self.data[lo:hi] * self.history_decay**age
+        return out
+
+
+class SASRecScorer:
+    """Dot products of the encoded user vector with every item embedding."""
+
+    def __init__(self, encoder: SASRecEncoder) -> None:
+        self.encoder = encoder
+        self.item_embeddings = encoder.item_embeddings
+        self.num_items = len(self.item_embeddings)
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return self.encoder.encode(histories) @ self.item_embeddings.T  # type: ignore[no-any-return]
+
+
+def softmax_rows(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+class HybridScorer:
+    """The sequential model's next-item probabilities plus ``weight`` times transition scores.
+
+    Transition rows are normalised distributions, so both terms are on a probability scale and
+    one weight, chosen on validation, fuses them.
+    """
+
+    def __init__(self, sequential: SASRecScorer, transitions: TransitionScorer,
+                 weight: float) -> None:
+        self.sequential = sequential
+        self.transitions = transitions
+        self.weight = weight
+        self.num_items = sequential.num_items
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        probabilities = softmax_rows(self.sequential.score(histories))
+        if self.weight == 0.0:
+            return probabilities
+        return probabilities + np.float32(self.weight) * self.transitions.score(histories)
