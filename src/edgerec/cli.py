@@ -38,24 +38,42 @@ def main(verbose: bool) -> None:
 
 _DATA = click.argument("data", type=click.Path(path_type=Path, dir_okay=False))
 _FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "jsonl", "sequences"]),
-    default=None, help="Input format (default: from the file extension; .txt = sequences).")
-_SEED = click.option("--seed", default=0, show_default=True,
-                     help="Seeds the id shuffle and the model.")
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "tsv", "parquet", "jsonl", "sequences"]),
+    default=None,
+    help="Input format (default: from the file extension; .txt = sequences).",
+)
+_SEED = click.option(
+    "--seed", default=0, show_default=True, help="Seeds the id shuffle and the model."
+)
 
 
 @main.command()
 @_DATA
 @_FORMAT
 @_SEED
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Artifact directory to write (replaced atomically).")
-@click.option("--model", type=click.Choice(["popularity", "transitions", "sasrec", "hybrid"]),
-              default="hybrid", show_default=True, help="Model to train.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Artifact directory to write (replaced atomically).",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["popularity", "transitions", "sasrec", "hybrid"]),
+    default="hybrid",
+    show_default=True,
+    help="Model to train.",
+)
 @click.option("--epochs", default=200, show_default=True, help="Upper bound on epochs.")
 @click.option("--max-minutes", default=13.0, show_default=True, help="Training time budget.")
-@click.option("--patience", default=10, show_default=True,
-              help="Epochs without validation gain before stopping.")
+@click.option(
+    "--patience",
+    default=10,
+    show_default=True,
+    help="Epochs without validation gain before stopping.",
+)
 @click.option("--embedding-size", default=64, show_default=True)
 @click.option("--num-layers", default=2, show_default=True)
 @click.option("--num-heads", default=2, show_default=True)
@@ -66,10 +84,26 @@ _SEED = click.option("--seed", default=0, show_default=True,
 @click.option("--threads", default=0, help="Torch threads (0 = torch default).")
 @click.option("--no-test", is_flag=True, help="Do not score the test split at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(data: Path, fmt: str | None, seed: int, out: Path, model: str, epochs: int,
-          max_minutes: float, patience: int, embedding_size: int, num_layers: int,
-          num_heads: int, max_len: int, dropout: float, learning_rate: float, batch_size: int,
-          threads: int, no_test: bool, quiet: bool) -> None:
+def train(
+    data: Path,
+    fmt: str | None,
+    seed: int,
+    out: Path,
+    model: str,
+    epochs: int,
+    max_minutes: float,
+    patience: int,
+    embedding_size: int,
+    num_layers: int,
+    num_heads: int,
+    max_len: int,
+    dropout: float,
+    learning_rate: float,
+    batch_size: int,
+    threads: int,
+    no_test: bool,
+    quiet: bool,
+) -> None:
     """Train MODEL on DATA (leave-one-out split) and write an artifact to --out.
 
     Hyper-parameters are chosen on the validation split; the test split is scored once at the
@@ -78,16 +112,27 @@ def train(data: Path, fmt: str | None, seed: int, out: Path, model: str, epochs:
     from edgerec.data import build_sequences, read_interactions
     from edgerec.train import SASRecConfig, train_model
 
-    sasrec = SASRecConfig(embedding_size=embedding_size, num_layers=num_layers,
-                          num_heads=num_heads, max_len=max_len, dropout=dropout,
-                          attn_dropout=dropout, learning_rate=learning_rate,
-                          batch_size=batch_size, epochs=epochs, patience=patience,
-                          max_minutes=max_minutes, seed=seed, threads=threads)
+    sasrec = SASRecConfig(
+        embedding_size=embedding_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        max_len=max_len,
+        dropout=dropout,
+        attn_dropout=dropout,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        epochs=epochs,
+        patience=patience,
+        max_minutes=max_minutes,
+        seed=seed,
+        threads=threads,
+    )
     if model in ("sasrec", "hybrid"):
         _require_torch()
     sequences = build_sequences(read_interactions(data, fmt), seed=seed)
-    outcome = train_model(sequences, model, out, sasrec=sasrec, score_test=not no_test,
-                          progress=not quiet)
+    outcome = train_model(
+        sequences, model, out, sasrec=sasrec, score_test=not no_test, progress=not quiet
+    )
     click.echo(f"wrote {out}")
     click.echo(json.dumps(outcome.manifest["metrics"], indent=2))
 
@@ -96,15 +141,27 @@ def train(data: Path, fmt: str | None, seed: int, out: Path, model: str, epochs:
 @_DATA
 @_FORMAT
 @_SEED
-@click.option("--artifact", "artifacts", multiple=True,
-              type=click.Path(path_type=Path, file_okay=False),
-              help="Artifact trained on DATA to evaluate (repeatable).")
-@click.option("--published", default=None,
-              help="Published rows to print beside ours (default: from the file name).")
-@click.option("--split", type=click.Choice(["test", "valid"]), default="test",
-              show_default=True)
-def evaluate(data: Path, fmt: str | None, seed: int, artifacts: tuple[Path, ...],
-             published: str | None, split: str) -> None:
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Artifact trained on DATA to evaluate (repeatable).",
+)
+@click.option(
+    "--published",
+    default=None,
+    help="Published rows to print beside ours (default: from the file name).",
+)
+@click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True)
+def evaluate(
+    data: Path,
+    fmt: str | None,
+    seed: int,
+    artifacts: tuple[Path, ...],
+    published: str | None,
+    split: str,
+) -> None:
     """Score baselines and artifacts on DATA under the papers' full-ranking protocol."""
     from edgerec.data import build_sequences, read_interactions
     from edgerec.evaluate._benchmark import benchmark_table

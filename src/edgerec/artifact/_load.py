@@ -51,11 +51,14 @@ def load_artifact(directory: str | Path, precision: str = "float16") -> LoadedMo
     try:
         return _build(root, manifest, precision)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{root}: inconsistent artifact ({type(exc).__name__}: {exc})") from None
+        raise ArtifactError(
+            f"{root}: inconsistent artifact ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _array(root: Path, name: str) -> np.ndarray:
-    return np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    array: np.ndarray = np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    return array
 
 
 def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:

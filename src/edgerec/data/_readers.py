@@ -234,7 +234,10 @@ def _read_sequences(file: Path) -> Interactions:
                 continue
             if len(fields) == 1:
                 raise DataError(
-                    f"user {fields[0]!r} has no events", path=str(file), line=number, column="item_id"
+                    f"user {fields[0]!r} has no events",
+                    path=str(file),
+                    line=number,
+                    column="item_id",
                 )
             user = fields[0]
             for position, item in enumerate(fields[1:]):

@@ -77,10 +77,18 @@ class LeaveOneOutSplit:
     valid_targets: np.ndarray
     test_targets: np.ndarray
 
-    def history(self, sequences: list[np.ndarray], user: int, stage: str) -> np.ndarray:
-        """The input sequence for evaluating ``user`` at ``stage`` ('valid' or 'test')."""
-        sequence = sequences[user]
-        return sequence[:-2] if stage == "valid" else sequence[:-1]
+    def inputs(
+        self, sequences: list[np.ndarray], stage: str
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Input histories and held-out targets of every evaluated user at ``stage``.
+
+        'valid' reads everything before the second-to-last item; 'test' everything before the last.
+        """
+        if stage not in ("valid", "test"):
+            raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
+        cut = 2 if stage == "valid" else 1
+        histories = [sequences[int(user)][:-cut] for user in self.valid_users]
+        return histories, self.valid_targets if stage == "valid" else self.test_targets
 
 
 def leave_one_out(data: SequenceData) -> LeaveOneOutSplit:

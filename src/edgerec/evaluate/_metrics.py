@@ -22,7 +22,8 @@ def pessimistic_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     rows = np.arange(len(targets))
     target_scores = scores[rows, targets][:, None]
     at_least = (scores >= target_scores).sum(axis=1)
-    return (at_least - 1).astype(np.int64)
+    ranks: np.ndarray = (at_least - 1).astype(np.int64)
+    return ranks
 
 
 def hit_rate(ranks: np.ndarray, k: int) -> float:

@@ -42,7 +42,9 @@ def evaluate_ranking(
         batch = histories[start : start + batch_size]
         scores = np.array(score(batch), dtype=np.float32)
         if scores.shape != (len(batch), num_items):
-            raise ValueError(f"scorer returned shape {scores.shape}, want {(len(batch), num_items)}")
+            raise ValueError(
+                f"scorer returned shape {scores.shape}, want {(len(batch), num_items)}"
+            )
         # NaN would make every comparison false and silently rank the target first.
         scores[np.isnan(scores)] = -np.inf
         if mask_seen:

@@ -9,8 +9,9 @@ from edgerec.evaluate._published import PUBLISHED_COLUMNS, Row
 OURS_COLUMNS = (*PUBLISHED_COLUMNS, "MRR", "coverage@10")
 
 
-def format_table(ours: Mapping[str, Mapping[str, float]], published: Mapping[str, Row],
-                 title: str) -> str:
+def format_table(
+    ours: Mapping[str, Mapping[str, float]], published: Mapping[str, Row], title: str
+) -> str:
     names = [*ours, *published]
     width = max([len(name) for name in names] + [10])
     header = f"{'model':<{width}}  " + "  ".join(f"{col:>11}" for col in OURS_COLUMNS)

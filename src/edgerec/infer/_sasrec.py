@@ -25,7 +25,8 @@ _MASKED = np.float32(-1e9)
 def layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + LN_EPS) * gain + bias
+    normed: np.ndarray = (x - mean) / np.sqrt(var + LN_EPS) * gain + bias
+    return normed
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -35,8 +36,13 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
 class SASRecEncoder:
     """Encodes item-index histories into user vectors with plain numpy matrix math."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray], item_embeddings: np.ndarray,
-                 num_layers: int, num_heads: int) -> None:
+    def __init__(
+        self,
+        weights: Mapping[str, np.ndarray],
+        item_embeddings: np.ndarray,
+        num_layers: int,
+        num_heads: int,
+    ) -> None:
         self.w = {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
         self.item_embeddings = item_embeddings
         self.num_layers = num_layers
@@ -90,4 +96,6 @@ class SASRecEncoder:
         context = (attn @ v).transpose(0, 2, 1, 3).reshape(batch, width, dim)
         x = layer_norm(x + context @ w[p + "o.w"] + w[p + "o.b"], w[p + "ln1.g"], w[p + "ln1.b"])
         hidden = gelu_tanh(x @ w[p + "ff1.w"] + w[p + "ff1.b"])
-        return layer_norm(x + hidden @ w[p + "ff2.w"] + w[p + "ff2.b"], w[p + "ln2.g"], w[p + "ln2.b"])
+        return layer_norm(
+            x + hidden @ w[p + "ff2.w"] + w[p + "ff2.b"], w[p + "ln2.g"], w[p + "ln2.b"]
+        )

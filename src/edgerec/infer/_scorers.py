@@ -39,8 +39,15 @@ class TransitionScorer:
     and their normalised weights.
     """
 
-    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
-                 num_items: int, history_len: int, history_decay: float) -> None:
+    def __init__(
+        self,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        num_items: int,
+        history_len: int,
+        history_decay: float,
+    ) -> None:
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.indices = np.asarray(indices, dtype=np.int32)
         self.data = np.asarray(data, dtype=np.float32)
@@ -82,8 +89,9 @@ class HybridScorer:
     one weight, chosen on validation, fuses them.
     """
 
-    def __init__(self, sequential: SASRecScorer, transitions: TransitionScorer,
-                 weight: float) -> None:
+    def __init__(
+        self, sequential: SASRecScorer, transitions: TransitionScorer, weight: float
+    ) -> None:
         self.sequential = sequential
         self.transitions = transitions
         self.weight = weight

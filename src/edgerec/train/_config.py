@@ -93,8 +93,15 @@ class SASRecConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("embedding_size", "num_layers", "num_heads", "max_len", "batch_size",
-                     "epochs", "patience"):
+        for name in (
+            "embedding_size",
+            "num_layers",
+            "num_heads",
+            "max_len",
+            "batch_size",
+            "epochs",
+            "patience",
+        ):
             _positive(name, getattr(self, name))
         if self.embedding_size % self.num_heads:
             raise ConfigError("num_heads must divide embedding_size")

@@ -17,8 +17,9 @@ def fit_popularity(sequences: Sequence[np.ndarray], num_items: int) -> Popularit
     return PopularityScorer(counts.astype(np.float32))
 
 
-def fit_transitions(sequences: Sequence[np.ndarray], num_items: int,
-                    config: TransitionConfig) -> TransitionScorer:
+def fit_transitions(
+    sequences: Sequence[np.ndarray], num_items: int, config: TransitionConfig
+) -> TransitionScorer:
     """Count (item -> item j steps later) pairs for j <= window with weight decay**(j-1).
 
     Each row is normalised to sum to 1 and cut to its ``top_neighbors`` strongest entries.
@@ -39,8 +40,14 @@ def fit_transitions(sequences: Sequence[np.ndarray], num_items: int,
                 weights.append(np.full(len(seq) - step, weight * config.reverse_weight))
     if not sources:
         empty = np.zeros(0)
-        return TransitionScorer(np.zeros(num_items + 1), empty, empty, num_items,
-                                config.history_len, config.history_decay)
+        return TransitionScorer(
+            np.zeros(num_items + 1),
+            empty,
+            empty,
+            num_items,
+            config.history_len,
+            config.history_decay,
+        )
     keys = np.concatenate(sources) * num_items + np.concatenate(targets)
     unique, inverse = np.unique(keys, return_inverse=True)
     summed = np.bincount(inverse, weights=np.concatenate(weights))
@@ -55,5 +62,4 @@ def fit_transitions(sequences: Sequence[np.ndarray], num_items: int,
     totals = np.bincount(rows, weights=summed, minlength=num_items)
     data = summed / totals[rows]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=num_items))])
-    return TransitionScorer(indptr, cols, data, num_items, config.history_len,
-                            config.history_decay)
+    return TransitionScorer(indptr, cols, data, num_items, config.history_len, config.history_decay)

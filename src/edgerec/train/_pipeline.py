@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgerec.artifact import quantize_int8, write_artifact
-from edgerec.data import LeaveOneOutSplit, SequenceData, leave_one_out
+from edgerec.data import SequenceData, leave_one_out
 from edgerec.errors import ConfigError
 from edgerec.evaluate import evaluate_ranking
 from edgerec.infer import HybridScorer, SASRecEncoder, SASRecScorer, Scorer, TransitionScorer
@@ -31,18 +31,22 @@ class TrainOutcome:
     valid: dict[str, float]
     test: dict[str, float] | None
     history: list[dict[str, float]]
+    net: Any = None
+    """The trained PyTorch module (sasrec/hybrid), for parity checks; None otherwise."""
 
 
-def stage_inputs(data: SequenceData, split: LeaveOneOutSplit,
-                 stage: str) -> tuple[list[np.ndarray], np.ndarray]:
-    histories = [split.history(data.sequences, int(user), stage) for user in split.valid_users]
-    return histories, split.valid_targets if stage == "valid" else split.test_targets
-
-
-def train_model(data: SequenceData, model: str, out: Path | None, *,
-                sasrec: SASRecConfig | None = None, transitions: TransitionConfig | None = None,
-                popularity: PopularityConfig | None = None, fusion_weights: Sequence[float] = (),
-                score_test: bool = True, progress: bool = True) -> TrainOutcome:
+def train_model(
+    data: SequenceData,
+    model: str,
+    out: Path | None,
+    *,
+    sasrec: SASRecConfig | None = None,
+    transitions: TransitionConfig | None = None,
+    popularity: PopularityConfig | None = None,
+    fusion_weights: Sequence[float] = (),
+    score_test: bool = True,
+    progress: bool = True,
+) -> TrainOutcome:
     """Fit ``model`` on the training split, pick settings on validation, score test once.
 
     Args:
@@ -55,10 +59,11 @@ def train_model(data: SequenceData, model: str, out: Path | None, *,
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     split = leave_one_out(data)
-    valid_h, valid_t = stage_inputs(data, split, "valid")
+    valid_h, valid_t = split.inputs(data.sequences, "valid")
     pop_config = popularity or PopularityConfig()
-    pop = fit_popularity(data.sequences if pop_config.count_scope == "all" else split.train,
-                         data.num_items)
+    pop = fit_popularity(
+        data.sequences if pop_config.count_scope == "all" else split.train, data.num_items
+    )
     trans_config = transitions or TransitionConfig()
     sas_config = sasrec or SASRecConfig()
     config: dict[str, Any] = {"popularity": _asdict(pop_config)}
@@ -66,6 +71,7 @@ def train_model(data: SequenceData, model: str, out: Path | None, *,
     scorer: Scorer = pop
     trans: TransitionScorer | None = None
     sequential: SASRecScorer | None = None
+    net: Any = None
     if model in ("transitions", "hybrid"):
         trans = fit_transitions(split.train, data.num_items, trans_config)
         scorer = trans
@@ -75,9 +81,14 @@ def train_model(data: SequenceData, model: str, out: Path | None, *,
 
         fitted = fit_sasrec(split.train, data.num_items, sas_config, valid_h, valid_t, progress)
         history = fitted.history
+        net = fitted.net
         table = fitted.net.item_table().detach().numpy().astype(np.float32)
-        encoder = SASRecEncoder(fitted.net.export_weights(), table.astype(np.float16).astype(
-            np.float32), sas_config.num_layers, sas_config.num_heads)
+        encoder = SASRecEncoder(
+            fitted.net.export_weights(),
+            table.astype(np.float16).astype(np.float32),
+            sas_config.num_layers,
+            sas_config.num_heads,
+        )
         sequential = SASRecScorer(encoder)
         scorer = sequential
         config["sasrec"] = _asdict(sas_config)
@@ -85,41 +96,63 @@ def train_model(data: SequenceData, model: str, out: Path | None, *,
         config["train_seconds"] = round(fitted.seconds, 1)
     if model == "hybrid":
         assert trans is not None and sequential is not None
-        weight, sweep = _choose_weight(sequential, trans, valid_h, valid_t, data.num_items,
-                                       fusion_weights or HybridConfig().weights)
+        weight, sweep = _choose_weight(
+            sequential,
+            trans,
+            valid_h,
+            valid_t,
+            data.num_items,
+            fusion_weights or HybridConfig().weights,
+        )
         config["hybrid_weight"] = weight
         config["hybrid_sweep"] = sweep
         scorer = HybridScorer(sequential, trans, weight)
     valid = evaluate_ranking(scorer.score, valid_h, valid_t, data.num_items)
     test = None
     if score_test:
-        test_h, test_t = stage_inputs(data, split, "test")
+        test_h, test_t = split.inputs(data.sequences, "test")
         test = evaluate_ranking(scorer.score, test_h, test_t, data.num_items)
-    info = {
+    metrics: dict[str, Any] = {"valid": valid, "test": test}
+    info: dict[str, Any] = {
         "dimensions": _dimensions(sequential),
-        "data": {"fingerprint": data.fingerprint, "users": len(data.users),
-                 "interactions": data.num_interactions},
-        "metrics": {"valid": valid, "test": test},
+        "data": {
+            "fingerprint": data.fingerprint,
+            "users": len(data.users),
+            "interactions": data.num_interactions,
+        },
+        "metrics": metrics,
     }
     manifest: dict[str, Any] = {"model_type": model, "config": config, **info}
     if out is not None:
         arrays, archives = _export_arrays(pop.counts, trans, sequential)
         manifest = write_artifact(
-            out, model_type=model, config=config, item_ids=data.vocab.ids, arrays=arrays,
-            archives=archives, info=info,
-            extras=lambda staging: _write_reports(staging, history, info["metrics"]),
+            out,
+            model_type=model,
+            config=config,
+            item_ids=data.vocab.ids,
+            arrays=arrays,
+            archives=archives,
+            info=info,
+            extras=lambda staging: _write_reports(staging, history, metrics),
         )
     logger.info("%s valid %s test %s", model, valid, test)
-    return TrainOutcome(scorer, manifest, valid, test, history)
+    return TrainOutcome(scorer, manifest, valid, test, history, net)
 
 
-def _choose_weight(sequential: SASRecScorer, trans: TransitionScorer,
-                   histories: list[np.ndarray], targets: np.ndarray, num_items: int,
-                   weights: Sequence[float]) -> tuple[float, dict[str, float]]:
+def _choose_weight(
+    sequential: SASRecScorer,
+    trans: TransitionScorer,
+    histories: list[np.ndarray],
+    targets: np.ndarray,
+    num_items: int,
+    weights: Sequence[float],
+) -> tuple[float, dict[str, float]]:
     sweep = {}
     for weight in weights:
         hybrid = HybridScorer(sequential, trans, weight)
-        sweep[str(weight)] = evaluate_ranking(hybrid.score, histories, targets, num_items)["NDCG@10"]
+        sweep[str(weight)] = evaluate_ranking(hybrid.score, histories, targets, num_items)[
+            "NDCG@10"
+        ]
     best = max(sweep, key=lambda key: sweep[key])
     return float(best), sweep
 
@@ -130,28 +163,34 @@ def _dimensions(sequential: SASRecScorer | None) -> dict[str, int]:
     return {"embedding_size": sequential.encoder.dim, "max_len": sequential.encoder.max_len}
 
 
-def _export_arrays(counts: np.ndarray, trans: TransitionScorer | None,
-                   sequential: SASRecScorer | None
-                   ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+def _export_arrays(
+    counts: np.ndarray, trans: TransitionScorer | None, sequential: SASRecScorer | None
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
     arrays: dict[str, np.ndarray] = {"popularity": counts}
     archives: dict[str, dict[str, np.ndarray]] = {}
     if trans is not None:
-        arrays.update(transitions_indptr=trans.indptr, transitions_indices=trans.indices,
-                      transitions_data=trans.data)
+        arrays.update(
+            transitions_indptr=trans.indptr,
+            transitions_indices=trans.indices,
+            transitions_data=trans.data,
+        )
     if sequential is not None:
         table = sequential.item_embeddings
         quantized, scales = quantize_int8(table)
-        arrays.update(item_emb_f16=table.astype(np.float16), item_emb_i8=quantized,
-                      item_emb_scales=scales)
+        arrays.update(
+            item_emb_f16=table.astype(np.float16), item_emb_i8=quantized, item_emb_scales=scales
+        )
         archives["encoder"] = sequential.encoder.w
     return arrays, archives
 
 
-def _write_reports(directory: Path, history: list[dict[str, float]],
-                   metrics: dict[str, Any]) -> None:
+def _write_reports(
+    directory: Path, history: list[dict[str, float]], metrics: dict[str, Any]
+) -> None:
     """metrics.json and training_curve.png beside the artifact files (not part of the digests)."""
     (directory / "metrics.json").write_text(
-        json.dumps({"history": history, **metrics}, indent=2), encoding="utf-8")
+        json.dumps({"history": history, **metrics}, indent=2), encoding="utf-8"
+    )
     if history:
         plot_history(history, directory / "training_curve.png")
 

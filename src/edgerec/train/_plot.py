@@ -22,8 +22,12 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
     loss_axis.set_ylabel("cross-entropy loss", color="tab:blue")
     if any("valid_NDCG@10" in row for row in history):
         metric_axis = loss_axis.twinx()
-        metric_axis.plot(epochs, [row.get("valid_NDCG@10", float("nan")) for row in history],
-                         color="tab:red", label="valid NDCG@10")
+        metric_axis.plot(
+            epochs,
+            [row.get("valid_NDCG@10", float("nan")) for row in history],
+            color="tab:red",
+            label="valid NDCG@10",
+        )
         metric_axis.set_ylabel("validation NDCG@10", color="tab:red")
     loss_axis.set_title("edgerec training curve")
     figure.tight_layout()

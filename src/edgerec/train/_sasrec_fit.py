@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from edgerec.errors import ModelFitError
-from edgerec.evaluate import evaluate_ranking
+from edgerec.evaluate import ScoreFn, evaluate_ranking
 from edgerec.train._config import SASRecConfig
 from edgerec.train._sasrec_torch import SASRecNet
 
@@ -38,14 +38,15 @@ def _pad_left(rows: Sequence[np.ndarray], width: int, pad: int) -> np.ndarray:
     return out
 
 
-def torch_scorer(net: SASRecNet) -> object:
+def torch_scorer(net: SASRecNet) -> ScoreFn:
     """A batch scorer (histories -> scores) running the torch model in eval mode."""
 
     def score(histories: Sequence[np.ndarray]) -> np.ndarray:
         seq = torch.from_numpy(_pad_left(histories, net.max_len, net.num_items))
         with torch.no_grad():
             user = net(seq)[:, -1, :]
-            return (user @ net.item_table().T).numpy()
+            scores: np.ndarray = (user @ net.item_table().T).numpy()
+            return scores
 
     return score
 
@@ -72,10 +73,18 @@ def fit_sasrec(
         raise ModelFitError("no training sequence has two or more items")
     inputs = _pad_left([s[:-1] for s in usable], config.max_len, num_items)
     targets = _pad_left([s[1:] for s in usable], config.max_len, num_items)
-    net = SASRecNet(num_items, config.embedding_size, config.max_len, config.num_layers,
-                    config.num_heads, config.dropout, config.attn_dropout)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
-                                  weight_decay=config.reg)
+    net = SASRecNet(
+        num_items,
+        config.embedding_size,
+        config.max_len,
+        config.num_layers,
+        config.num_heads,
+        config.dropout,
+        config.attn_dropout,
+    )
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.reg
+    )
     result = FitResult(net=net)
     best_score, best_state, stale = -1.0, copy.deepcopy(net.state_dict()), 0
     started = time.monotonic()
@@ -96,16 +105,19 @@ def fit_sasrec(
             if not torch.isfinite(loss):
                 raise ModelFitError(f"loss became {loss.item()} at epoch {epoch}")
             optimizer.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             total += loss.item() * int(keep.sum())
             count += int(keep.sum())
-        row = {"epoch": float(epoch), "loss": total / count,
-               "seconds": time.monotonic() - started}
+        row = {"epoch": float(epoch), "loss": total / count, "seconds": time.monotonic() - started}
         if valid_histories is not None and valid_targets is not None:
             net.eval()
-            metrics = evaluate_ranking(torch_scorer(net), valid_histories, valid_targets,  # type: ignore[arg-type]
-                                       num_items)
+            metrics = evaluate_ranking(
+                torch_scorer(net),
+                valid_histories,
+                valid_targets,
+                num_items,
+            )
             row.update({f"valid_{name}": value for name, value in metrics.items()})
             score = metrics["NDCG@10"]
             if score > best_score:
@@ -116,10 +128,12 @@ def fit_sasrec(
         else:
             best_state, result.best_epoch = copy.deepcopy(net.state_dict()), epoch
         result.history.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}",
-                        ndcg10=f"{row.get('valid_NDCG@10', float('nan')):.4f}")
-        logger.info("epoch %d loss %.4f valid NDCG@10 %s", epoch, row["loss"],
-                    row.get("valid_NDCG@10"))
+        bar.set_postfix(
+            loss=f"{row['loss']:.3f}", ndcg10=f"{row.get('valid_NDCG@10', float('nan')):.4f}"
+        )
+        logger.info(
+            "epoch %d loss %.4f valid NDCG@10 %s", epoch, row["loss"], row.get("valid_NDCG@10")
+        )
         if stale >= config.patience:
             break
         if row["seconds"] > config.max_minutes * 60:

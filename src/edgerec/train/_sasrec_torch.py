@@ -37,7 +37,8 @@ class _Block(nn.Module):
         context = (attn @ v).transpose(1, 2).reshape(batch, width, dim)
         x = self.ln1(x + self.drop(self.o(context)))
         hidden = F.gelu(self.ff1(x), approximate="tanh")
-        return self.ln2(x + self.drop(self.ff2(hidden)))
+        out: torch.Tensor = self.ln2(x + self.drop(self.ff2(hidden)))
+        return out
 
 
 class SASRecNet(nn.Module):
@@ -46,8 +47,16 @@ class SASRecNet(nn.Module):
     Index ``num_items`` is padding; real items are ``0..num_items-1``.
     """
 
-    def __init__(self, num_items: int, dim: int, max_len: int, num_layers: int, heads: int,
-                 dropout: float, attn_dropout: float) -> None:
+    def __init__(
+        self,
+        num_items: int,
+        dim: int,
+        max_len: int,
+        num_layers: int,
+        heads: int,
+        dropout: float,
+        attn_dropout: float,
+    ) -> None:
         super().__init__()
         self.num_items = num_items
         self.max_len = max_len
@@ -84,7 +93,8 @@ class SASRecNet(nn.Module):
         bias = bias.unsqueeze(1)
         for block in self.blocks:
             x = block(x, bias)
-        return x
+        hidden: torch.Tensor = x
+        return hidden
 
     def item_table(self) -> torch.Tensor:
         return self.item_emb.weight[: self.num_items]
@@ -95,8 +105,11 @@ class SASRecNet(nn.Module):
         def arr(t: torch.Tensor) -> np.ndarray:
             return t.detach().cpu().numpy().astype(np.float32)
 
-        out = {"pos_emb": arr(self.pos_emb.weight), "emb_ln.g": arr(self.emb_ln.weight),
-               "emb_ln.b": arr(self.emb_ln.bias)}
+        out = {
+            "pos_emb": arr(self.pos_emb.weight),
+            "emb_ln.g": arr(self.emb_ln.weight),
+            "emb_ln.b": arr(self.emb_ln.bias),
+        }
         for index, block in enumerate(self.blocks):
             assert isinstance(block, _Block)
             p = f"l{index}."

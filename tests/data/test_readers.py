@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgerec.data import build_sequences, read_interactions
+from edgerec.errors import DataError
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_with_string_ids_iso_and_epoch_times(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "log.csv",
+        "user_id,item_id,timestamp,event_type,weight\n"
+        "alice,SKU-9,2024-01-02T10:00:00Z,view,\n"
+        "alice,SKU-1,1704103200,purchase,3\n"
+        "bob,SKU-9,1704103300.5,view,1\n",
+    )
+    table = read_interactions(path)
+    assert list(table.user_ids) == ["alice", "alice", "bob"]
+    assert list(table.item_ids) == ["SKU-9", "SKU-1", "SKU-9"]
+    assert table.timestamps[0] == pytest.approx(1704189600.0)
+    assert list(table.weights) == [1.0, 3.0, 1.0]
+    assert list(table.event_types) == ["view", "purchase", "view"]
+
+
+def test_tsv_and_jsonl_read_the_same_rows(tmp_path: Path) -> None:
+    tsv = write(tmp_path, "log.tsv", "user_id\titem_id\ttimestamp\nu1\ti1\t1\nu1\ti2\t2\n")
+    rows = [
+        {"user_id": "u1", "item_id": "i1", "timestamp": 1},
+        {"user_id": "u1", "item_id": "i2", "timestamp": 2},
+    ]
+    jsonl = write(tmp_path, "log.jsonl", "\n".join(json.dumps(row) for row in rows) + "\n")
+    a, b = read_interactions(tsv), read_interactions(jsonl)
+    assert list(a.item_ids) == list(b.item_ids)
+    assert np.array_equal(a.timestamps, b.timestamps)
+
+
+def test_parquet(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "log.parquet"
+    pq.write_table(
+        pa.table({"user_id": ["u1", "u2"], "item_id": ["a", "b"], "timestamp": [10, 20]}), path
+    )
+    assert list(read_interactions(path).item_ids) == ["a", "b"]
+
+
+def test_parquet_null_names_row_and_column(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "log.parquet"
+    pq.write_table(
+        pa.table({"user_id": ["u1", None], "item_id": ["a", "b"], "timestamp": [10, 20]}), path
+    )
+    with pytest.raises(DataError, match=r"log.parquet, column user_id: row 2: empty user_id"):
+        read_interactions(path)
+
+
+def test_sequence_file_keeps_order(tmp_path: Path) -> None:
+    path = write(tmp_path, "seq.txt", "7 3 1 2\n8 2 3\n")
+    data = build_sequences(read_interactions(path), seed=3)
+    assert data.users == ["7", "8"]
+    assert [data.vocab.external(s) for s in data.sequences] == [["3", "1", "2"], ["2", "3"]]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("a.csv", "user,item_id,timestamp\nu,i,1\n", r"a.csv, line 1, column user_id: missing"),
+        (
+            "b.csv",
+            "user_id,item_id,timestamp\nu,i,1\nu,i,yesterday\n",
+            r"b.csv, line 3, column timestamp: unparsable timestamp 'yesterday'",
+        ),
+        ("c.csv", "user_id,item_id,timestamp\n", r"c.csv: the file has a header but no events"),
+        ("d.txt", "1 5 6\n2\n", r"d.txt, line 2, column item_id: user '2' has no events"),
+        (
+            "e.jsonl",
+            '{"user_id": "u", "item_id": "i", "timestamp": 1}\n{oops\n',
+            r"e.jsonl, line 2: invalid JSON",
+        ),
+        (
+            "f.csv",
+            "user_id,item_id,timestamp,weight\nu,i,1,-2\n",
+            r"f.csv, line 2, column weight: weight '-2' must be a positive",
+        ),
+        ("g.csv", "user_id,item_id,timestamp\nu,,1\n", r"g.csv, line 2, column item_id: empty"),
+        ("h.xlsx", "x", r"cannot tell the format"),
+    ],
+)
+def test_bad_input_names_file_line_and_column(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    with pytest.raises(DataError, match=message):
+        read_interactions(write(tmp_path, name, text))
+
+
+def test_empty_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="the file is empty"):
+        read_interactions(write(tmp_path, "empty.csv", ""))
+    with pytest.raises(DataError, match="no such file"):
+        read_interactions(tmp_path / "absent.csv")
+
+
+def test_events_sorted_by_time_with_ties_in_file_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "log.csv",
+        "user_id,item_id,timestamp\nu,late,5\nu,tie-a,1\nu,tie-b,1\nu,early,0\n",
+    )
+    data = build_sequences(read_interactions(path))
+    assert data.vocab.external(data.sequences[0]) == ["early", "tie-a", "tie-b", "late"]
+
+
+def test_fingerprint_is_independent_of_the_shuffle_seed(tmp_path: Path) -> None:
+    path = write(tmp_path, "seq.txt", "1 5 6 7\n2 6 5\n")
+    a = build_sequences(read_interactions(path), seed=1)
+    b = build_sequences(read_interactions(path), seed=2)
+    assert a.fingerprint == b.fingerprint
+    assert a.vocab.ids != b.vocab.ids or len(a.vocab) < 3

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgerec.cli import main
+from tests.conftest import planted_interactions
+
+
+@pytest.fixture
+def log_csv(tmp_path: Path) -> Path:
+    table = planted_interactions(users=80)
+    path = tmp_path / "log.csv"
+    rows = ["user_id,item_id,timestamp"] + [
+        f"{u},{i},{t}"
+        for u, i, t in zip(table.user_ids, table.item_ids, table.timestamps, strict=True)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["inspect"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_train_inspect_evaluate(tmp_path: Path, log_csv: Path) -> None:
+    out = tmp_path / "artifact"
+    runner = CliRunner()
+    trained = runner.invoke(
+        main, ["train", str(log_csv), "--model", "transitions", "--out", str(out)]
+    )
+    assert trained.exit_code == 0, trained.output
+    inspected = runner.invoke(main, ["inspect", str(out)])
+    assert json.loads(inspected.output)["model_type"] == "transitions"
+    table = runner.invoke(main, ["evaluate", str(log_csv), "--artifact", str(out)])
+    assert table.exit_code == 0, table.output
+    assert "transitions (artifact)" in table.output and "NDCG@10" in table.output
+
+
+def test_bad_data_exits_1_with_location_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,item_id,timestamp\nu,i,1\nu,j,not-a-time\n")
+    out = tmp_path / "artifact"
+    result = CliRunner().invoke(
+        main, ["train", str(bad), "--model", "popularity", "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "bad.csv, line 3, column timestamp" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_tampered_artifact_exits_1(tmp_path: Path, log_csv: Path) -> None:
+    out = tmp_path / "artifact"
+    CliRunner().invoke(main, ["train", str(log_csv), "--model", "popularity", "--out", str(out)])
+    (out / "popularity.npy").write_bytes(b"junk")
+    result = CliRunner().invoke(main, ["inspect", str(out)])
+    assert result.exit_code == 1 and "popularity.npy" in result.output
+
+
+def test_usage_error_exits_2() -> None:
+    result = CliRunner().invoke(main, ["train", "x.csv", "--model", "nope", "--out", "y"])
+    assert result.exit_code == 2
