@@ -17,6 +17,18 @@ ScoreFn = Callable[[Sequence[np.ndarray]], np.ndarray]
 """Maps a batch of histories (item-index arrays) to a (batch, num_items) score matrix."""
 
 
+def rank_targets(
+    scores: np.ndarray, histories: Sequence[np.ndarray], targets: np.ndarray, mask_seen: bool = True
+) -> np.ndarray:
+    """Pessimistic 0-based rank of each target; masks ``scores`` in place."""
+    # NaN would make every comparison false and silently rank the target first.
+    scores[np.isnan(scores)] = -np.inf
+    if mask_seen:
+        for row, history in enumerate(histories):
+            scores[row, history] = -np.inf
+    return pessimistic_ranks(scores, targets)
+
+
 def evaluate_ranking(
     score: ScoreFn,
     histories: Sequence[np.ndarray],
@@ -45,13 +57,8 @@ def evaluate_ranking(
             raise ValueError(
                 f"scorer returned shape {scores.shape}, want {(len(batch), num_items)}"
             )
-        # NaN would make every comparison false and silently rank the target first.
-        scores[np.isnan(scores)] = -np.inf
-        if mask_seen:
-            for row, history in enumerate(batch):
-                scores[row, history] = -np.inf
-        ranks[start : start + len(batch)] = pessimistic_ranks(
-            scores, targets[start : start + len(batch)]
+        ranks[start : start + len(batch)] = rank_targets(
+            scores, batch, targets[start : start + len(batch)], mask_seen
         )
         tops.append(top_k(scores, 10))
     metrics = {f"HR@{k}": hit_rate(ranks, k) for k in CUTOFFS}

@@ -14,8 +14,15 @@ import numpy as np
 from edgerec.artifact import quantize_int8, write_artifact
 from edgerec.data import SequenceData, leave_one_out
 from edgerec.errors import ConfigError
-from edgerec.evaluate import evaluate_ranking
-from edgerec.infer import HybridScorer, SASRecEncoder, SASRecScorer, Scorer, TransitionScorer
+from edgerec.evaluate import evaluate_ranking, ndcg, rank_targets
+from edgerec.infer import (
+    HybridScorer,
+    SASRecEncoder,
+    SASRecScorer,
+    Scorer,
+    TransitionScorer,
+    softmax_rows,
+)
 from edgerec.train._config import HybridConfig, PopularityConfig, SASRecConfig, TransitionConfig
 from edgerec.train._counting import fit_popularity, fit_transitions
 from edgerec.train._plot import plot_history
@@ -101,7 +108,6 @@ def train_model(
             trans,
             valid_h,
             valid_t,
-            data.num_items,
             fusion_weights or HybridConfig().weights,
         )
         config["hybrid_weight"] = weight
@@ -144,15 +150,18 @@ def _choose_weight(
     trans: TransitionScorer,
     histories: list[np.ndarray],
     targets: np.ndarray,
-    num_items: int,
     weights: Sequence[float],
 ) -> tuple[float, dict[str, float]]:
-    sweep = {}
-    for weight in weights:
-        hybrid = HybridScorer(sequential, trans, weight)
-        sweep[str(weight)] = evaluate_ranking(hybrid.score, histories, targets, num_items)[
-            "NDCG@10"
-        ]
+    """Validation NDCG@10 of every candidate weight; each user is encoded once for all of them."""
+    ranks: dict[float, list[np.ndarray]] = {weight: [] for weight in weights}
+    for start in range(0, len(histories), 512):
+        batch = histories[start : start + 512]
+        probabilities = softmax_rows(sequential.score(batch))
+        transition = trans.score(batch)
+        for weight in weights:
+            fused = probabilities + np.float32(weight) * transition
+            ranks[weight].append(rank_targets(fused, batch, targets[start : start + 512]))
+    sweep = {str(weight): ndcg(np.concatenate(found), 10) for weight, found in ranks.items()}
     best = max(sweep, key=lambda key: sweep[key])
     return float(best), sweep
 

@@ -38,6 +38,15 @@ def _pad_left(rows: Sequence[np.ndarray], width: int, pad: int) -> np.ndarray:
     return out
 
 
+def _length_buckets(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Batches of rows with similar lengths, freshly shuffled within and across lengths."""
+    order = np.lexsort((rng.random(len(lengths)), lengths))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    return [batches[index] for index in rng.permutation(len(batches))]
+
+
 def torch_scorer(net: SASRecNet) -> ScoreFn:
     """A batch scorer (histories -> scores) running the torch model in eval mode."""
 
@@ -72,6 +81,7 @@ def fit_sasrec(
     if not usable:
         raise ModelFitError("no training sequence has two or more items")
     inputs = _pad_left([s[:-1] for s in usable], config.max_len, num_items)
+    lengths = np.array([min(len(s) - 1, config.max_len) for s in usable])
     targets = _pad_left([s[1:] for s in usable], config.max_len, num_items)
     net = SASRecNet(
         num_items,
@@ -91,12 +101,12 @@ def fit_sasrec(
     bar = tqdm(range(1, config.epochs + 1), disable=not progress, unit="epoch", desc="sasrec")
     for epoch in bar:
         net.train()
-        order = rng.permutation(len(usable))
         total, count = 0.0, 0
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            seq = torch.from_numpy(inputs[batch])
-            tgt = torch.from_numpy(targets[batch])
+        for batch in _length_buckets(lengths, config.batch_size, rng):
+            # Batches of similar lengths, cut to their longest row: most padding never computed.
+            width = int(lengths[batch].max())
+            seq = torch.from_numpy(inputs[batch][:, -width:])
+            tgt = torch.from_numpy(targets[batch][:, -width:])
             hidden = net(seq)
             keep = tgt != num_items
             # Score only real positions: most of a padded batch is padding.
