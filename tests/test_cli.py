@@ -55,6 +55,13 @@ def test_bad_data_exits_1_with_location_and_writes_nothing(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
+def test_too_short_histories_exit_1(tmp_path: Path) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\nv,i,1\n")
+    result = CliRunner().invoke(main, ["train", str(short), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 1 and "no user has 3 or more events" in result.output
+
+
 def test_tampered_artifact_exits_1(tmp_path: Path, log_csv: Path) -> None:
     out = tmp_path / "artifact"
     CliRunner().invoke(main, ["train", str(log_csv), "--model", "popularity", "--out", str(out)])

@@ -26,6 +26,7 @@ class SequenceData:
     sequences: list[np.ndarray]
     vocab: Vocabulary
     fingerprint: str
+    source: str = ""
 
     @property
     def num_items(self) -> int:
@@ -62,6 +63,7 @@ def build_sequences(interactions: Interactions, seed: int = 0) -> SequenceData:
         sequences=[group.astype(np.int32) for group in groups],
         vocab=vocab,
         fingerprint=digest.hexdigest(),
+        source=interactions.source,
     )
 
 

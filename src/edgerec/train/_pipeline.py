@@ -13,7 +13,7 @@ import numpy as np
 
 from edgerec.artifact import quantize_int8, write_artifact
 from edgerec.data import SequenceData, leave_one_out
-from edgerec.errors import ConfigError
+from edgerec.errors import ConfigError, DataError
 from edgerec.evaluate import evaluate_ranking, ndcg, rank_targets
 from edgerec.infer import (
     HybridScorer,
@@ -66,6 +66,11 @@ def train_model(
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     split = leave_one_out(data)
+    if not len(split.valid_users):
+        raise DataError(
+            "no user has 3 or more events: leave-one-out needs them for validation and test",
+            path=data.source or None,
+        )
     valid_h, valid_t = split.inputs(data.sequences, "valid")
     pop_config = popularity or PopularityConfig()
     pop = fit_popularity(
