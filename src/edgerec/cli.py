@@ -181,6 +181,63 @@ def inspect(artifact: Path) -> None:
     click.echo(json.dumps(manifest, indent=2))
 
 
+@main.command()
+@click.option(
+    "--artifact",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Artifact to serve (default: build and serve the demo shop).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="TOML settings file (see config.example.toml).",
+)
+@click.option(
+    "--catalog",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="CSV item_id,name,category to load into the store (names and categories).",
+)
+@click.option("--host", default=None, help="Interface (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option("--redis-url", default=None, help="redis://host:port/db shared cache.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the SQLite event store lives (default ./edgerec-state).",
+)
+def serve(
+    artifact: Path | None,
+    config_file: Path | None,
+    catalog: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    redis_url: str | None,
+    state_dir: Path | None,
+) -> None:
+    """Serve recommendations over HTTP (flags > EDGEREC_* env > --config TOML > defaults)."""
+    from edgerec.serve._launch import launch
+
+    launch(
+        {
+            "artifact": artifact,
+            "host": host,
+            "port": port,
+            "workers": workers,
+            "redis_url": redis_url,
+            "state_dir": state_dir,
+        },
+        config_file,
+        catalog,
+    )
+
+
 def _require_torch() -> None:
     try:
         import torch  # noqa: F401

@@ -38,15 +38,6 @@ def _pad_left(rows: Sequence[np.ndarray], width: int, pad: int) -> np.ndarray:
     return out
 
 
-def _length_buckets(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Batches of rows with similar lengths, freshly shuffled within and across lengths."""
-    order = np.lexsort((rng.random(len(lengths)), lengths))
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    return [batches[index] for index in rng.permutation(len(batches))]
-
-
 def torch_scorer(net: SASRecNet) -> ScoreFn:
     """A batch scorer (histories -> scores) running the torch model in eval mode."""
 
@@ -102,8 +93,11 @@ def fit_sasrec(
     for epoch in bar:
         net.train()
         total, count = 0.0, 0
-        for batch in _length_buckets(lengths, config.batch_size, rng):
-            # Batches of similar lengths, cut to their longest row: most padding never computed.
+        order = rng.permutation(len(usable))
+        # Random batches: length-sorted buckets ran 1.8x faster but overfit within a dozen
+        # epochs (validation NDCG@10 peaked at .060 vs .069 on Beauty), so only trim the width.
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start : start + config.batch_size]
             width = int(lengths[batch].max())
             seq = torch.from_numpy(inputs[batch][:, -width:])
             tgt = torch.from_numpy(targets[batch][:, -width:])

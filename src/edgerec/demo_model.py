@@ -1,0 +1,37 @@
+"""Builds the demo shop's artifact on first run (an entry-point helper: data + train)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from edgerec.demo import build_demo
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_demo(directory: Path) -> tuple[Path, Path]:
+    """(artifact, catalog) of the demo shop, training a small model the first time.
+
+    With the ``train`` extra it trains the hybrid model (about a minute on 2 cores); without
+    PyTorch it trains the numpy-only transitions model, so a serving-only install still starts.
+    """
+    from edgerec.data import build_sequences, read_interactions
+    from edgerec.train import SASRecConfig, train_model
+
+    artifact = directory / "artifact"
+    catalog = directory / "catalog.csv"
+    if (artifact / "manifest.json").exists() and catalog.exists():
+        return artifact, catalog
+    catalog, events = build_demo(directory)
+    try:
+        import torch  # noqa: F401
+
+        model = "hybrid"
+    except ImportError:
+        model = "transitions"
+    logger.info("building the demo shop model (%s) in %s", model, artifact)
+    data = build_sequences(read_interactions(events))
+    config = SASRecConfig(epochs=20, max_minutes=1.0, patience=3, batch_size=256)
+    train_model(data, model, artifact, sasrec=config, progress=False)
+    return artifact, catalog

@@ -1,0 +1,403 @@
+"""The ASGI application: routes, caches, load shedding and hot reload around an ``Engine``."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from edgerec.artifact import load_artifact
+from edgerec.errors import ArtifactError
+from edgerec.serve import _metrics as metrics
+from edgerec.serve._cache import Cache, NullCache, ProcessCache, RedisCache
+from edgerec.serve._engine import MODEL, Engine, Ranked
+from edgerec.serve._http import (
+    HTTPError,
+    Receive,
+    Scope,
+    Send,
+    header,
+    parse_json_object,
+    read_body,
+    send_bytes,
+)
+from edgerec.serve._openapi import openapi_document
+from edgerec.serve._settings import Settings
+from edgerec.serve._store import EventWriter, HistoryReader, initialise
+from edgerec.serve._validate import (
+    id_list,
+    optional_text,
+    parse_events,
+    parse_k,
+    query_list,
+    query_params,
+)
+from edgerec.serve._watch import ArtifactWatcher
+
+logger = logging.getLogger(__name__)
+Params = dict[str, str]
+Reply = tuple[int, bytes]
+Handler = Callable[[Scope, Receive, Params], Awaitable[Reply]]
+# Above this event-loop lag the worker is behind: refuse new work at once instead of queueing.
+_LAG_PROBE_S = 0.005
+_RETRY_AFTER = [(b"retry-after", b"1")]
+
+
+class App:
+    """One worker's service. ``startup`` loads everything; ``__call__`` is the ASGI entry."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.cache: Cache = NullCache()
+        self.local = ProcessCache(settings.process_cache_size)
+        self.overloaded = False
+        self.inflight = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._routes: dict[tuple[str, str], Handler] = {
+            ("GET", "/healthz"): self._healthz,
+            ("GET", "/readyz"): self._readyz,
+            ("GET", "/version"): self._version,
+            ("GET", "/metrics"): self._metrics,
+            ("GET", "/openapi.json"): self._openapi,
+            ("GET", "/v1/users/{user_id}/recommendations"): self._user_recommendations,
+            ("POST", "/v1/recommendations"): self._session_recommendations,
+            ("GET", "/v1/items/{item_id}/similar"): self._similar,
+            ("POST", "/v1/events"): self._events,
+            ("POST", "/v1/admin/reload"): self._admin_reload,
+            ("POST", "/v1/admin/cache/flush"): self._admin_flush,
+        }
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def startup(self) -> None:
+        settings = self.settings
+        if settings.artifact is None:
+            raise ArtifactError("no artifact configured")
+        db = settings.state_dir / "events.sqlite3"
+        initialise(db)
+        self.writer = EventWriter(db)
+        self.reader = HistoryReader(db)
+        self.watcher = ArtifactWatcher(settings.artifact)
+        self._install(load_artifact(settings.artifact))
+        self.watcher.mark_current()
+        if settings.redis_url:
+            self.cache = RedisCache(
+                settings.redis_url, settings.redis_timeout_ms, settings.cache_ttl_s
+            )
+        metrics.prime()
+
+    def _install(self, model: Any) -> None:
+        engine = Engine(model, self.reader.catalog())
+        previous, self.engine = self.engine, engine
+        self.local.clear()
+        if previous is not None:
+            metrics.MODEL_INFO.labels(previous.version, previous.model.manifest["model_type"]).set(
+                0
+            )
+        metrics.MODEL_INFO.labels(engine.version, model.manifest["model_type"]).set(1)
+        created = model.manifest.get("created_at")
+        self._created = _epoch(created) if isinstance(created, str) else time.time()
+        metrics.MODEL_CREATED.set(self._created)
+
+    async def reload(self) -> str:
+        """Load the artifact again if it changed; keep serving the old one if it is bad."""
+        try:
+            model = await asyncio.to_thread(load_artifact, self.watcher.directory)
+        except ArtifactError as exc:
+            metrics.RELOADS.labels("refused").inc()
+            logger.error("artifact reload refused, still serving the previous model: %s", exc)
+            raise
+        self._install(model)
+        self.watcher.mark_current()
+        metrics.RELOADS.labels("ok").inc()
+        assert self.engine is not None
+        logger.info("serving artifact version %s", self.engine.version)
+        return self.engine.version
+
+    async def _background(self) -> None:
+        last = time.monotonic()
+        next_check = last + self.settings.reload_interval_s
+        while True:
+            await asyncio.sleep(_LAG_PROBE_S)
+            now = time.monotonic()
+            self.overloaded = (now - last - _LAG_PROBE_S) > self.settings.shed_lag_ms / 1000.0
+            last = now
+            metrics.MODEL_AGE.set(time.time() - self._created)
+            if self.settings.reload_interval_s and now >= next_check:
+                next_check = now + self.settings.reload_interval_s
+                if self.watcher.changed():
+                    try:
+                        await self.reload()
+                    except ArtifactError:
+                        self.watcher.mark_current()  # don't retry the same bad files each tick
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await asyncio.to_thread(self.startup)
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                self._tasks.append(asyncio.create_task(self._background()))
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ---- ASGI entry ------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        method = scope["method"]
+        template, params = self._match(scope["path"])
+        status, body, extra = 500, b"", []
+        metrics.INFLIGHT.inc()
+        self.inflight += 1
+        try:
+            handler = self._routes.get((method, template))
+            if template == "unmatched":
+                raise HTTPError(404, "not_found", f"no route for {scope['path']}")
+            if handler is None:
+                allowed = ", ".join(m for m, t in self._routes if t == template)
+                raise HTTPError(
+                    405,
+                    "method_not_allowed",
+                    f"use {allowed} for {template}",
+                    [(b"allow", allowed.encode())],
+                )
+            busy = self.overloaded or self.inflight > self.settings.max_inflight
+            if busy and template.startswith("/v1/"):
+                metrics.SHED.inc()
+                raise HTTPError(
+                    503, "overloaded", "worker is overloaded, retry shortly", _RETRY_AFTER
+                )
+            status, body = await handler(scope, receive, params)
+        except HTTPError as exc:
+            status, body, extra = exc.status, exc.body(), exc.headers
+        except Exception:
+            logger.exception("unhandled error on %s %s", method, template)
+            status, body = 500, HTTPError(500, "internal", "internal error").body()
+        finally:
+            metrics.INFLIGHT.dec()
+            self.inflight -= 1
+        content_type = (
+            b"text/plain; version=0.0.4"
+            if template == "/metrics" and status == 200
+            else b"application/json"
+        )
+        await send_bytes(send, status, body, content_type, extra)
+        metrics.REQUESTS.labels(template, method, str(status)).inc()
+        metrics.LATENCY.labels(template).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _match(path: str) -> tuple[str, dict[str, str]]:
+        parts = path.split("/")
+        if len(parts) == 5 and parts[1] == "v1" and parts[4] and parts[3]:
+            if parts[2] == "users" and parts[4] == "recommendations":
+                return "/v1/users/{user_id}/recommendations", {"user_id": parts[3]}
+            if parts[2] == "items" and parts[4] == "similar":
+                return "/v1/items/{item_id}/similar", {"item_id": parts[3]}
+        if path in metrics.ROUTES:
+            return path, {}
+        return "unmatched", {}
+
+    # ---- handlers --------------------------------------------------------------------------
+    def _ready_engine(self) -> Engine:
+        if self.engine is None:
+            raise HTTPError(503, "not_ready", "model not loaded yet", _RETRY_AFTER)
+        return self.engine
+
+    async def _healthz(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        return 200, b'{"ok":true}'
+
+    async def _readyz(self, scope: Scope, receive: Receive, p: Params) -> Reply:
+        # Redis never fails readiness: without it the service is slower, not wrong.
+        if self.engine is None or not self.reader.ping():
+            raise HTTPError(503, "not_ready", "model or event store not usable", _RETRY_AFTER)
+        return 200, orjson.dumps({"ok": True, "version": self.engine.version})
+
+    async def _version(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        engine = self._ready_engine()
+        return 200, orjson.dumps(
+            {"ok": True, "version": engine.version, "manifest": engine.model.manifest}
+        )
+
+    async def _metrics(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        return 200, metrics.exposition()
+
+    async def _openapi(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        return 200, orjson.dumps(openapi_document(self.settings))
+
+    async def _user_recommendations(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        engine = self._ready_engine()
+        query = query_params(scope.get("query_string", b""))
+        k = parse_k(_last(query, "k"), self.settings.default_k, self.settings.max_k)
+        exclude = query_list(query, "exclude")
+        category = optional_text(_last(query, "category"), "category")
+        user_id = p["user_id"]
+        history, newest = self.reader.recent(user_id, self.settings.history_len)
+        metrics.CACHE.labels("sqlite", "hit" if history else "miss").inc()
+        # The newest event id is in the key: a new click or a new model never hits an old entry.
+        key = f"{engine.version}:u:{user_id}:{newest}:{k}:{','.join(sorted(exclude))}:{category}"
+        cached = self._cached(key)
+        if cached is not None:
+            return 200, cached
+        ranked = engine.recommend(history, k, exclude, category)
+        body = self._answer(ranked, {"user_id": user_id})
+        self.local.set(key, body)
+        self.cache.set(key, body)
+        return 200, body
+
+    async def _session_recommendations(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        engine = self._ready_engine()
+        request = parse_json_object(await read_body(scope, receive, self.settings.max_body_bytes))
+        items = id_list(request.get("items"), "items")
+        candidates = request.get("candidates")
+        ranked = engine.recommend(
+            items,
+            parse_k(request.get("k"), self.settings.default_k, self.settings.max_k),
+            id_list(request.get("exclude"), "exclude"),
+            optional_text(request.get("category"), "category"),
+            None if candidates is None else id_list(candidates, "candidates"),
+        )
+        return 200, self._answer(ranked, {})
+
+    async def _similar(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        engine = self._ready_engine()
+        query = query_params(scope.get("query_string", b""))
+        k = parse_k(_last(query, "k"), self.settings.default_k, self.settings.max_k)
+        ranked = engine.similar(p["item_id"], k)
+        if ranked is None:
+            raise HTTPError(404, "unknown_item", f"item {p['item_id']!r} is not in the model")
+        return 200, self._answer(ranked, {"item_id": p["item_id"]})
+
+    async def _events(self, scope: Scope, receive: Receive, p: Params) -> Reply:
+        engine = self._ready_engine()
+        request = parse_json_object(await read_body(scope, receive, self.settings.max_body_bytes))
+        events = parse_events(request, self.settings.max_events_per_batch)
+        written = await asyncio.wrap_future(self.writer.append(events))
+        metrics.EVENTS.inc(written)
+        unknown = sorted({e.item_id for e in events if e.item_id not in engine.vocab})
+        return 200, orjson.dumps({"ok": True, "accepted": written, "unknown_items": unknown})
+
+    async def _admin_reload(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        self._authorise(scope)
+        try:
+            version = await self.reload()
+        except ArtifactError as exc:
+            raise HTTPError(409, "artifact_refused", str(exc)) from None
+        return 200, orjson.dumps({"ok": True, "version": version})
+
+    async def _admin_flush(
+        self, scope: Scope, receive: Receive, p: dict[str, str]
+    ) -> tuple[int, bytes]:
+        self._authorise(scope)
+        self.local.clear()
+        deleted = (
+            await asyncio.to_thread(self.cache.flush) if isinstance(self.cache, RedisCache) else 0
+        )
+        return 200, orjson.dumps({"ok": True, "redis_keys_deleted": deleted})
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _authorise(self, scope: Scope) -> None:
+        token = self.settings.admin_token
+        if token is None:
+            raise HTTPError(403, "admin_disabled", "admin endpoints need an admin_token setting")
+        given = header(scope, b"authorization") or b""
+        expected = b"Bearer " + token.reveal().encode()
+        if not hmac.compare_digest(given, expected):
+            raise HTTPError(
+                401,
+                "unauthorized",
+                "missing or wrong bearer token",
+                [(b"www-authenticate", b"Bearer")],
+            )
+
+    def _cached(self, key: str) -> bytes | None:
+        body = self.local.get(key)
+        metrics.CACHE.labels("process", "hit" if body is not None else "miss").inc()
+        if body is not None:
+            return body
+        errors = getattr(self.cache, "errors", 0)
+        body = self.cache.get(key)
+        if getattr(self.cache, "errors", 0) > errors:
+            metrics.REDIS_ERRORS.inc()
+        if isinstance(self.cache, RedisCache):
+            metrics.CACHE.labels("redis", "hit" if body is not None else "miss").inc()
+        if body is not None:
+            self.local.set(key, body)
+        return body
+
+    def _answer(self, ranked: list[Ranked], extra: dict[str, str]) -> bytes:
+        assert self.engine is not None
+        items = []
+        for entry in ranked:
+            item: dict[str, Any] = {
+                "item_id": entry.item_id,
+                "score": entry.score,
+                "source": entry.source,
+            }
+            described = self.engine.describe(entry.item_id)
+            if described is not None:
+                item["name"], item["category"] = described
+            items.append(item)
+        source = ranked[0].source if ranked else MODEL
+        if source != MODEL:
+            metrics.FALLBACKS.labels(source).inc()
+        return orjson.dumps(
+            {
+                "ok": True,
+                **extra,
+                "model_version": self.engine.version,
+                "source": source,
+                "items": items,
+            }
+        )
+
+
+def _last(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+def create_app(settings: Settings) -> App:
+    return App(settings)
+
+
+__all__ = ["App", "Path", "create_app"]

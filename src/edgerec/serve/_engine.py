@@ -1,0 +1,129 @@
+"""Recommendation logic, free of HTTP: history -> scores -> filters -> top-k."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgerec.artifact import LoadedModel
+
+MODEL = "model"
+POPULAR = "popular"
+
+
+@dataclass(frozen=True)
+class Ranked:
+    item_id: str
+    score: float | None
+    source: str
+
+
+class Engine:
+    """Answers recommendation queries from one loaded artifact and the shop's catalog."""
+
+    def __init__(self, model: LoadedModel, catalog: Mapping[str, tuple[str, str]]) -> None:
+        self.model = model
+        self.vocab = model.vocab
+        self.num_items = len(model.vocab)
+        self.version = hashlib.sha256(
+            repr(sorted(model.manifest["files"].items())).encode()
+        ).hexdigest()[:16]
+        categories = sorted({category for _, category in catalog.values()})
+        self._category_code = {name: code for code, name in enumerate(categories)}
+        codes = np.full(self.num_items, -1, dtype=np.int32)
+        for item_id, (_, category) in catalog.items():
+            index = self.vocab.get(item_id)
+            if index is not None:
+                codes[index] = self._category_code[category]
+        self._item_category = codes
+        self._catalog = catalog
+        self._unit_embeddings = self._normalised_embeddings()
+
+    def _normalised_embeddings(self) -> np.ndarray | None:
+        sequential = getattr(self.model.scorer, "sequential", self.model.scorer)
+        table = getattr(sequential, "item_embeddings", None)
+        if table is None:
+            return None
+        norms = np.linalg.norm(table, axis=1, keepdims=True)
+        unit: np.ndarray = (table / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
+
+    def known_category(self, category: str) -> bool:
+        return category in self._category_code
+
+    def describe(self, item_id: str) -> tuple[str, str] | None:
+        return self._catalog.get(item_id)
+
+    def recommend(
+        self,
+        history: Sequence[str],
+        k: int,
+        exclude: Iterable[str] = (),
+        category: str | None = None,
+        candidates: Sequence[str] | None = None,
+    ) -> list[Ranked]:
+        """Top-``k`` items for a history (external ids, oldest first).
+
+        Seen and excluded items never come back. With ``candidates``, only those are ranked
+        (re-ranking); candidates the model does not know keep their order after the known ones.
+        Unknown or empty histories fall back to popularity (source "popular").
+        """
+        known = self.vocab.lookup(history)
+        if len(known):
+            scores = np.array(self.model.scorer.score([known])[0], dtype=np.float32)
+            source = MODEL
+        else:
+            scores = np.array(self.model.popularity.counts, dtype=np.float32)
+            source = POPULAR
+        scores[known] = -np.inf
+        banned = self.vocab.lookup(exclude)
+        scores[banned] = -np.inf
+        if category is not None:
+            code = self._category_code.get(category, -2)
+            scores[self._item_category != code] = -np.inf
+        if candidates is not None:
+            return self._rerank(scores, candidates, k, source, set(history) | set(exclude))
+        return self._top(scores, k, source)
+
+    def similar(self, item_id: str, k: int) -> list[Ranked] | None:
+        """Nearest items by embedding cosine, or by transition weight without embeddings."""
+        index = self.vocab.get(item_id)
+        if index is None:
+            return None
+        if self._unit_embeddings is not None:
+            scores = self._unit_embeddings @ self._unit_embeddings[index]
+        else:
+            scores = self.model.scorer.score([np.array([index])])[0].astype(np.float32)
+        scores[index] = -np.inf
+        return self._top(np.asarray(scores, dtype=np.float32), k, MODEL)
+
+    def _top(self, scores: np.ndarray, k: int, source: str) -> list[Ranked]:
+        finite = int(np.isfinite(scores).sum())
+        k = min(k, finite)
+        if k <= 0:
+            return []
+        part = np.argpartition(-scores, k - 1)[:k]
+        order = part[np.argsort(-scores[part], kind="stable")]
+        ids = self.vocab.external(order)
+        return [Ranked(item, float(scores[i]), source) for item, i in zip(ids, order, strict=True)]
+
+    def _rerank(
+        self, scores: np.ndarray, candidates: Sequence[str], k: int, source: str, dropped: set[str]
+    ) -> list[Ranked]:
+        ranked: list[tuple[float, int, str]] = []
+        unknown: list[str] = []
+        for position, item in enumerate(dict.fromkeys(candidates)):
+            if item in dropped:
+                continue
+            index = self.vocab.get(item)
+            if index is None:
+                unknown.append(item)
+            elif np.isfinite(scores[index]):
+                ranked.append((-float(scores[index]), position, item))
+        ranked.sort()
+        out = [Ranked(item, -negative, source) for negative, _, item in ranked]
+        out += [Ranked(item, None, "unscored") for item in unknown]
+        return out[:k]

@@ -1,0 +1,111 @@
+"""`edgerec serve`: validate settings, prepare the store (and the demo shop), start granian."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edgerec.errors import DataError
+from edgerec.logs import configure_json
+from edgerec.serve._settings import Settings, load_settings
+from edgerec.serve._store import EventWriter, initialise
+
+logger = logging.getLogger(__name__)
+
+
+def launch(overrides: dict[str, Any], config_file: Path | None, catalog: Path | None) -> None:
+    settings = load_settings(overrides, config_file)
+    configure_json(settings.log_level)
+    if settings.artifact is None:
+        from edgerec.demo_model import ensure_demo
+
+        artifact, catalog = ensure_demo(settings.state_dir / "demo")
+        settings = load_settings({**overrides, "artifact": artifact}, config_file)
+    database = settings.state_dir / "events.sqlite3"
+    initialise(database)
+    if overrides.get("artifact") is None and settings.artifact is not None:
+        seed_demo_events(database, settings.artifact.parent / "events.csv")
+    if catalog is not None:
+        load_catalog(database, catalog)
+    run_granian(settings)
+
+
+def load_catalog(database: Path, path: Path) -> int:
+    """Upsert item_id,name,category rows into the store; names the line of a bad row."""
+    rows: list[tuple[str, str, str]] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"item_id", "name", "category"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(
+                f"missing column(s) {', '.join(sorted(missing))}", path=str(path), line=1
+            )
+        for row in reader:
+            if not row["item_id"] or row["name"] is None or row["category"] is None:
+                raise DataError(
+                    "empty item_id, name or category", path=str(path), line=reader.line_num
+                )
+            rows.append((row["item_id"], row["name"], row["category"]))
+    writer = EventWriter(database)
+    try:
+        writer.upsert_items(rows)
+    finally:
+        writer.close()
+    return len(rows)
+
+
+def seed_demo_events(database: Path, events: Path) -> None:
+    """Give the demo shoppers their generated history, once (when the store has no events)."""
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        if connection.execute("SELECT 1 FROM events LIMIT 1").fetchone():
+            return
+    from edgerec.data import read_interactions
+    from edgerec.serve._store import Event
+
+    table = read_interactions(events)
+    rows = [
+        Event(str(u), str(i), str(e) or "view", float(t))
+        for u, i, e, t in zip(
+            table.user_ids, table.item_ids, table.event_types, table.timestamps, strict=True
+        )
+    ]
+    writer = EventWriter(database)
+    try:
+        writer.append(rows).result()
+    finally:
+        writer.close()
+
+
+def run_granian(settings: Settings) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    # A fresh multiprocess directory per start: a scrape sums exactly the live workers' files.
+    metrics_dir = settings.state_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ.update(settings.to_env())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    logger.info(
+        "serving %s on http://%s:%d with %d worker(s)",
+        settings.artifact,
+        settings.host,
+        settings.port,
+        settings.workers,
+    )
+    Granian(
+        "edgerec.serve._asgi:app_from_env",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        log_level=LogLevels(settings.log_level.lower()),
+    ).serve()

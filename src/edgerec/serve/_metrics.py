@@ -1,0 +1,137 @@
+"""Every Prometheus metric of the service, in one place (names agreed with deploy/).
+
+With several worker processes, ``PROMETHEUS_MULTIPROC_DIR`` is set by `edgerec serve` before
+this module is imported, and a scrape of any worker returns the sum over all workers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+NAMESPACE = "edgerec"
+# Fine enough to tell 1 ms from 5 ms from 50 ms (the users' targets are 5/25/50/100 ms).
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+ROUTES = (
+    "/healthz",
+    "/readyz",
+    "/version",
+    "/metrics",
+    "/openapi.json",
+    "/v1/users/{user_id}/recommendations",
+    "/v1/recommendations",
+    "/v1/items/{item_id}/similar",
+    "/v1/events",
+    "/v1/admin/reload",
+    "/v1/admin/cache/flush",
+    "unmatched",
+)
+
+REQUESTS = Counter(
+    "requests_total",
+    "HTTP requests by route template, method and status.",
+    ["route", "method", "status"],
+    namespace=NAMESPACE,
+    subsystem="http",
+)
+LATENCY = Histogram(
+    "request_duration_seconds",
+    "HTTP request latency by route template.",
+    ["route"],
+    namespace=NAMESPACE,
+    subsystem="http",
+    buckets=LATENCY_BUCKETS,
+)
+INFLIGHT = Gauge(
+    "inflight_requests",
+    "Requests being handled.",
+    namespace=NAMESPACE,
+    subsystem="http",
+    multiprocess_mode="livesum",
+)
+SHED = Counter(
+    "shed_total",
+    "Requests refused with 503 because the worker was overloaded.",
+    namespace=NAMESPACE,
+    subsystem="http",
+)
+EVENTS = Counter("events_ingested_total", "Events durably written to SQLite.", namespace=NAMESPACE)
+CACHE = Counter(
+    "cache_requests_total",
+    "Cache lookups by layer (process, redis, sqlite).",
+    ["layer", "result"],
+    namespace=NAMESPACE,
+)
+FALLBACKS = Counter(
+    "fallback_total", "Answers not from the model, by source.", ["source"], namespace=NAMESPACE
+)
+REDIS_ERRORS = Counter(
+    "redis_errors_total", "Redis calls that failed or timed out.", namespace=NAMESPACE
+)
+MODEL_INFO = Gauge(
+    "model_info",
+    "1 for the artifact version each worker serves.",
+    ["version", "model_type"],
+    namespace=NAMESPACE,
+    multiprocess_mode="max",
+)
+MODEL_AGE = Gauge(
+    "model_age_seconds",
+    "Seconds since the served artifact was created.",
+    namespace=NAMESPACE,
+    multiprocess_mode="max",
+)
+MODEL_CREATED = Gauge(
+    "model_created_timestamp_seconds",
+    "Creation time of the served artifact.",
+    namespace=NAMESPACE,
+    multiprocess_mode="max",
+)
+RELOADS = Counter(
+    "model_reloads_total", "Artifact reload attempts by result.", ["result"], namespace=NAMESPACE
+)
+
+
+def prime() -> None:
+    """Pre-initialise label sets so every series exists from the first scrape."""
+    for layer in ("process", "redis", "sqlite"):
+        for result in ("hit", "miss"):
+            CACHE.labels(layer, result)
+    for source in ("popular", "unscored"):
+        FALLBACKS.labels(source)
+    for result in ("ok", "refused"):
+        RELOADS.labels(result)
+
+
+def exposition() -> bytes:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()

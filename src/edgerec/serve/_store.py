@@ -1,0 +1,164 @@
+"""SQLite event store: the durable record of events and each user's recent history.
+
+Every worker process opens its own connections. One thread per process owns the write
+connection (``EventWriter``); reads use a separate connection on the request path. WAL mode lets
+readers in any process see a commit as soon as it returns, which is how an event written by
+worker A reaches worker B's next recommendation.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    ts REAL NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, id);
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    category TEXT NOT NULL
+);
+"""
+# Readers give up rather than stall a request behind a long query (datasette's sqlite_timelimit).
+_READ_BUDGET_S = 0.05
+
+
+@dataclass(frozen=True)
+class Event:
+    user_id: str
+    item_id: str
+    event_type: str
+    timestamp: float
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rwc"
+    connection = sqlite3.connect(
+        uri, uri=True, check_same_thread=False, timeout=5.0, isolation_level=None
+    )
+    connection.execute("PRAGMA busy_timeout = 5000")
+    return connection
+
+
+def initialise(path: Path) -> None:
+    """Create the database file and schema (idempotent, safe from several processes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = _connect(path, readonly=False)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.executescript(SCHEMA)
+    finally:
+        connection.close()
+
+
+class EventWriter:
+    """Appends events from one dedicated thread; ``append`` returns once they are durable."""
+
+    def __init__(self, path: Path) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._connection is None:
+            connection = _connect(self._path, readonly=False)
+            # FULL: a 2xx promises the events survive power loss, not only a process crash.
+            connection.execute("PRAGMA synchronous = FULL")
+            self._connection = connection
+        return self._connection
+
+    def _write(self, events: Sequence[Event]) -> int:
+        connection = self._open()
+        now = time.time()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(
+                "INSERT INTO events (user_id, item_id, event_type, ts, received_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(e.user_id, e.item_id, e.event_type, e.timestamp, now) for e in events],
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return len(events)
+
+    def append(self, events: Sequence[Event]) -> Future[int]:
+        return self._executor.submit(self._write, events)
+
+    def upsert_items(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        def write() -> None:
+            connection = self._open()
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
+                "INSERT INTO items (item_id, name, category) VALUES (?, ?, ?) "
+                "ON CONFLICT(item_id) DO UPDATE SET name = excluded.name, "
+                "category = excluded.category",
+                list(rows),
+            )
+            connection.execute("COMMIT")
+
+        self._executor.submit(write).result()
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self._connection is not None:
+                self._connection.close()
+
+        self._executor.submit(shut).result()
+        self._executor.shutdown()
+
+
+class HistoryReader:
+    """Reads recent history per user on the request path (read-only connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = _connect(self._path, readonly=True)
+            self._local.connection = connection
+        return connection
+
+    def recent(self, user_id: str, limit: int) -> tuple[list[str], int]:
+        """(item ids oldest first, id of the newest event or 0 when the user has none)."""
+        connection = self._connection()
+        deadline = time.monotonic() + _READ_BUDGET_S
+        connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        try:
+            rows = connection.execute(
+                "SELECT item_id, id FROM events WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+                (user_id, limit),
+            ).fetchall()
+        finally:
+            connection.set_progress_handler(None, 0)
+        if not rows:
+            return [], 0
+        return [row[0] for row in reversed(rows)], int(rows[0][1])
+
+    def catalog(self) -> dict[str, tuple[str, str]]:
+        rows = self._connection().execute("SELECT item_id, name, category FROM items")
+        return {item: (name, category) for item, name, category in rows}
+
+    def ping(self) -> bool:
+        try:
+            self._connection().execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True

@@ -1,0 +1,102 @@
+"""Request validation: every bad input becomes a precise 4xx ``HTTPError``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from edgerec.serve._http import HTTPError
+from edgerec.serve._store import Event
+
+MAX_ID_LENGTH = 256
+MAX_LIST = 1000
+
+
+def query_params(raw: bytes) -> dict[str, list[str]]:
+    try:
+        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise HTTPError(400, "malformed_query", "query string is not UTF-8") from None
+
+
+def parse_k(value: Any, default: int, maximum: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise HTTPError(422, "invalid_k", f"k must be an integer from 1 to {maximum}")
+    try:
+        k = int(value)
+    except ValueError:
+        raise HTTPError(422, "invalid_k", f"k must be an integer from 1 to {maximum}") from None
+    if not 1 <= k <= maximum:
+        raise HTTPError(422, "invalid_k", f"k must be an integer from 1 to {maximum}, got {k}")
+    return k
+
+
+def identifier(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise HTTPError(
+            422,
+            "invalid_field",
+            f"{field} must be a non-empty string of at most {MAX_ID_LENGTH} characters",
+        )
+    return value
+
+
+def id_list(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_LIST:
+        raise HTTPError(422, "invalid_field", f"{field} must be a list of at most {MAX_LIST} ids")
+    return [identifier(item, f"{field}[{index}]") for index, item in enumerate(value)]
+
+
+def query_list(params: Mapping[str, list[str]], name: str) -> list[str]:
+    values = [part for raw in params.get(name, []) for part in raw.split(",") if part]
+    return id_list(values, name)
+
+
+def optional_text(value: Any, field: str) -> str | None:
+    return None if value is None else identifier(value, field)
+
+
+def parse_events(body: Mapping[str, Any], limit: int) -> list[Event]:
+    events = body.get("events")
+    if not isinstance(events, list) or not events:
+        raise HTTPError(422, "invalid_events", 'body must be {"events": [ ... ]} with 1+ events')
+    if len(events) > limit:
+        raise HTTPError(
+            422, "too_many_events", f"a batch holds at most {limit} events, got {len(events)}"
+        )
+    return [_event(raw, index) for index, raw in enumerate(events)]
+
+
+def _event(raw: Any, index: int) -> Event:
+    where = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise HTTPError(422, "invalid_events", f"{where} must be an object")
+    event_type = raw.get("event_type", "view")
+    return Event(
+        user_id=identifier(raw.get("user_id"), f"{where}.user_id"),
+        item_id=identifier(raw.get("item_id"), f"{where}.item_id"),
+        event_type=identifier(event_type, f"{where}.event_type"),
+        timestamp=_timestamp(raw.get("timestamp"), f"{where}.timestamp"),
+    )
+
+
+def _timestamp(value: Any, field: str) -> float:
+    if value is None:
+        return time.time()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value != value or value in (float("inf"), float("-inf")) or value < 0:
+            raise HTTPError(422, "invalid_field", f"{field} must be a finite epoch time")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    raise HTTPError(422, "invalid_field", f"{field} must be epoch seconds or an ISO 8601 string")
