@@ -223,19 +223,25 @@ def serve(
 ) -> None:
     """Serve recommendations over HTTP (flags > EDGEREC_* env > --config TOML > defaults)."""
     from edgerec.serve._launch import launch
+    from edgerec.serve._settings import load_settings
 
-    launch(
-        {
-            "artifact": artifact,
-            "host": host,
-            "port": port,
-            "workers": workers,
-            "redis_url": redis_url,
-            "state_dir": state_dir,
-        },
-        config_file,
-        catalog,
-    )
+    overrides = {
+        "artifact": artifact,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "redis_url": redis_url,
+        "state_dir": state_dir,
+    }
+    settings = load_settings(overrides, config_file)
+    seed_events = None
+    if settings.artifact is None:
+        from edgerec.demo_model import ensure_demo
+
+        demo, catalog = ensure_demo(settings.state_dir / "demo")
+        seed_events = demo.parent / "events.csv"
+        settings = load_settings({**overrides, "artifact": demo}, config_file)
+    launch(settings, catalog, seed_events)
 
 
 def _require_torch() -> None:

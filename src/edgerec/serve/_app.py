@@ -84,7 +84,7 @@ class App:
         self.writer = EventWriter(db)
         self.reader = HistoryReader(db)
         self.watcher = ArtifactWatcher(settings.artifact)
-        self._install(load_artifact(settings.artifact))
+        self._install(self._build(settings.artifact))
         self.watcher.mark_current()
         if settings.redis_url:
             self.cache = RedisCache(
@@ -92,8 +92,13 @@ class App:
             )
         metrics.prime()
 
-    def _install(self, model: Any) -> None:
-        engine = Engine(model, self.reader.catalog())
+    def _build(self, directory: Path) -> Engine:
+        """Verify, load and index an artifact: all the slow work, done off the event loop."""
+        return Engine(load_artifact(directory), self.reader.catalog())
+
+    def _install(self, engine: Engine) -> None:
+        """Swap the served engine: a reference assignment, so no request sees a half state."""
+        model = engine.model
         previous, self.engine = self.engine, engine
         self.local.clear()
         if previous is not None:
@@ -108,12 +113,12 @@ class App:
     async def reload(self) -> str:
         """Load the artifact again if it changed; keep serving the old one if it is bad."""
         try:
-            model = await asyncio.to_thread(load_artifact, self.watcher.directory)
+            engine = await asyncio.to_thread(self._build, self.watcher.directory)
         except ArtifactError as exc:
             metrics.RELOADS.labels("refused").inc()
             logger.error("artifact reload refused, still serving the previous model: %s", exc)
             raise
-        self._install(model)
+        self._install(engine)
         self.watcher.mark_current()
         metrics.RELOADS.labels("ok").inc()
         assert self.engine is not None
@@ -123,10 +128,13 @@ class App:
     async def _background(self) -> None:
         last = time.monotonic()
         next_check = last + self.settings.reload_interval_s
+        lag = 0.0
         while True:
             await asyncio.sleep(_LAG_PROBE_S)
             now = time.monotonic()
-            self.overloaded = (now - last - _LAG_PROBE_S) > self.settings.shed_lag_ms / 1000.0
+            # Smoothed lag: one scheduler hiccup must not shed; a growing backlog must.
+            lag = 0.8 * lag + 0.2 * max(0.0, now - last - _LAG_PROBE_S)
+            self.overloaded = lag > self.settings.shed_lag_ms / 1000.0
             last = now
             metrics.MODEL_AGE.set(time.time() - self._created)
             if self.settings.reload_interval_s and now >= next_check:
@@ -400,4 +408,4 @@ def create_app(settings: Settings) -> App:
     return App(settings)
 
 
-__all__ = ["App", "Path", "create_app"]
+__all__ = ["App", "create_app"]

@@ -7,28 +7,24 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from edgerec.errors import DataError
 from edgerec.logs import configure_json
-from edgerec.serve._settings import Settings, load_settings
+from edgerec.serve._settings import Settings
 from edgerec.serve._store import EventWriter, initialise
 
 logger = logging.getLogger(__name__)
 
 
-def launch(overrides: dict[str, Any], config_file: Path | None, catalog: Path | None) -> None:
-    settings = load_settings(overrides, config_file)
+def launch(
+    settings: Settings, catalog: Path | None = None, seed_events: Path | None = None
+) -> None:
+    """Prepare the store (catalog, first-run events) and serve ``settings.artifact``."""
     configure_json(settings.log_level)
-    if settings.artifact is None:
-        from edgerec.demo_model import ensure_demo
-
-        artifact, catalog = ensure_demo(settings.state_dir / "demo")
-        settings = load_settings({**overrides, "artifact": artifact}, config_file)
     database = settings.state_dir / "events.sqlite3"
     initialise(database)
-    if overrides.get("artifact") is None and settings.artifact is not None:
-        seed_demo_events(database, settings.artifact.parent / "events.csv")
+    if seed_events is not None:
+        seed_demo_events(database, seed_events)
     if catalog is not None:
         load_catalog(database, catalog)
     run_granian(settings)

@@ -1,0 +1,187 @@
+"""The HTTP API in-process: answers, state changes and every bad-input case."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from edgerec.serve import App
+from tests.serve.conftest import TOKEN
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body == {"ok": False, "status": status, "code": code, "error": body["error"]}
+    assert isinstance(body["error"], str) and body["error"]
+
+
+async def test_event_changes_the_next_recommendation(client: httpx.AsyncClient) -> None:
+    before = (await client.get("/v1/users/alice/recommendations?k=5")).json()
+    assert before["source"] == "popular" and len(before["items"]) == 5
+    posted = await client.post(
+        "/v1/events",
+        json={
+            "events": [
+                {"user_id": "alice", "item_id": "sku-3", "event_type": "view", "timestamp": 1},
+                {"user_id": "alice", "item_id": "sku-9", "timestamp": "2026-01-01T00:00:00Z"},
+            ]
+        },
+    )
+    assert posted.json() == {"ok": True, "accepted": 2, "unknown_items": []}
+    after = (await client.get("/v1/users/alice/recommendations?k=5")).json()
+    assert after["source"] == "model"
+    ids = [item["item_id"] for item in after["items"]]
+    assert ids != [item["item_id"] for item in before["items"]]
+    assert "sku-3" not in ids and "sku-9" not in ids
+    assert {"name", "category", "score", "source"} <= set(after["items"][0])
+
+
+async def test_filters_exclude_and_category(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/events", json={"events": [{"user_id": "bob", "item_id": "sku-1"}]})
+    body = (
+        await client.get("/v1/users/bob/recommendations?k=10&category=even&exclude=sku-2,sku-4")
+    ).json()
+    ids = [item["item_id"] for item in body["items"]]
+    assert ids and all(int(i.split("-")[1]) % 2 == 0 for i in ids)
+    assert "sku-2" not in ids and "sku-4" not in ids
+
+
+async def test_session_and_rerank(client: httpx.AsyncClient) -> None:
+    session = (
+        await client.post("/v1/recommendations", json={"items": ["sku-5", "sku-6"], "k": 3})
+    ).json()
+    assert session["source"] == "model" and len(session["items"]) == 3
+    reranked = (
+        await client.post(
+            "/v1/recommendations",
+            json={
+                "items": ["sku-5"],
+                "candidates": ["new-thing", "sku-7", "sku-5", "sku-8"],
+                "k": 10,
+            },
+        )
+    ).json()
+    ids = [item["item_id"] for item in reranked["items"]]
+    assert sorted(ids[:2]) == ["sku-7", "sku-8"] and ids[2] == "new-thing"
+    assert reranked["items"][2]["source"] == "unscored"
+
+
+async def test_similar_items(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/v1/items/sku-1/similar?k=4")).json()
+    assert len(body["items"]) == 4 and "sku-1" not in [i["item_id"] for i in body["items"]]
+    assert_error(await client.get("/v1/items/nope/similar"), 404, "unknown_item")
+
+
+async def test_unknown_items_in_events_are_accepted_and_kept(
+    client: httpx.AsyncClient, app: App
+) -> None:
+    response = await client.post(
+        "/v1/events", json={"events": [{"user_id": "carol", "item_id": "brand-new-sku"}]}
+    )
+    assert response.json()["unknown_items"] == ["brand-new-sku"]
+    assert app.reader.recent("carol", 10)[0] == ["brand-new-sku"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("GET", "/nope", None, 404, "not_found"),
+        ("DELETE", "/v1/events", None, 405, "method_not_allowed"),
+        ("POST", "/v1/events", b"{not json", 400, "malformed_json"),
+        ("POST", "/v1/events", b"", 400, "empty_body"),
+        ("POST", "/v1/events", b"[1, 2]", 422, "invalid_body"),
+        ("POST", "/v1/events", b'{"events": []}', 422, "invalid_events"),
+        (
+            "POST",
+            "/v1/events",
+            b'{"events": [{"user_id": 5, "item_id": "a"}]}',
+            422,
+            "invalid_field",
+        ),
+        (
+            "POST",
+            "/v1/events",
+            b'{"events": [{"user_id": "u", "item_id": "a", "timestamp": "soon"}]}',
+            422,
+            "invalid_field",
+        ),
+        (
+            "POST",
+            "/v1/events",
+            json.dumps({"events": [{"user_id": "u", "item_id": "a"}] * 6}).encode(),
+            422,
+            "too_many_events",
+        ),
+        ("POST", "/v1/events", b"x" * 5000, 413, "body_too_large"),
+        ("GET", "/v1/users/u/recommendations?k=0", None, 422, "invalid_k"),
+        ("GET", "/v1/users/u/recommendations?k=101", None, 422, "invalid_k"),
+        ("GET", "/v1/users/u/recommendations?k=ten", None, 422, "invalid_k"),
+        ("POST", "/v1/recommendations", b'{"items": "sku-1"}', 422, "invalid_field"),
+        ("POST", "/v1/recommendations", b'{"k": true}', 422, "invalid_k"),
+        ("POST", "/v1/admin/reload", None, 401, "unauthorized"),
+    ],
+)
+async def test_bad_input_gets_a_precise_4xx(
+    client: httpx.AsyncClient, method: str, path: str, body: bytes | None, status: int, code: str
+) -> None:
+    response = await client.request(method, path, content=body)
+    assert_error(response, status, code)
+
+
+async def test_health_readiness_version_metrics_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"ok": True}
+    assert (await client.get("/readyz")).json()["ok"] is True
+    version = (await client.get("/version")).json()
+    assert version["manifest"]["model_type"] == "hybrid"
+    await client.get("/v1/users/dave/recommendations")
+    text = (await client.get("/metrics")).text
+    assert (
+        'edgerec_http_requests_total{method="GET",route="/v1/users/{user_id}/recommendations"'
+        in text
+    )
+    assert "edgerec_http_request_duration_seconds_bucket" in text
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.") and "/v1/events" in spec["paths"]
+
+
+async def test_admin_needs_the_token_and_never_logs_it(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert_error(
+        await client.post("/v1/admin/cache/flush", headers={"Authorization": "Bearer wrong"}),
+        401,
+        "unauthorized",
+    )
+    ok = await client.post("/v1/admin/cache/flush", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.json()["ok"] is True
+    reloaded = await client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert reloaded.status_code == 200
+    assert TOKEN not in caplog.text
+
+
+async def test_corrupt_artifact_is_refused_and_old_one_keeps_serving(
+    client: httpx.AsyncClient, app: App, artifact: Path
+) -> None:
+    version = app.engine.version if app.engine else ""
+    broken = artifact / "item_emb_f16.npy"
+    broken.write_bytes(broken.read_bytes()[:-8])
+    response = await client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert_error(response, 409, "artifact_refused")
+    assert (await client.get("/v1/users/erin/recommendations")).status_code == 200
+    assert app.engine is not None and app.engine.version == version
+    shutil.rmtree(artifact)
+    assert (await client.get("/v1/users/erin/recommendations")).status_code == 200

@@ -1,0 +1,189 @@
+"""The real server: `edgerec serve` with two granian workers, real SQLite and a real Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from edgerec.data import SequenceData
+from edgerec.train import train_model
+from tests.serve.conftest import TOKEN
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("server did not become ready")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is needed for the e2e tests (apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", process
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture
+def server(
+    tmp_path: Path, artifact: Path, redis_server: tuple[str, subprocess.Popen[bytes]]
+) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "EDGEREC_ADMIN_TOKEN": TOKEN,
+        "EDGEREC_RELOAD_INTERVAL_S": "0.2",
+        "EDGEREC_LOG_LEVEL": "INFO",
+    }
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgerec.cli",
+            "serve",
+            "--artifact",
+            str(artifact),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--redis-url",
+            redis_server[0],
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        assert TOKEN not in (tmp_path / "server.log").read_text()
+
+
+def fresh_get(url: str) -> httpx.Response:
+    # A new connection each time, so granian spreads the requests over both workers.
+    with httpx.Client(timeout=5) as http:
+        return http.get(url)
+
+
+def test_event_is_seen_by_every_worker_and_redis_outage_is_harmless(
+    server: str, redis_server: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    first = fresh_get(server + "/v1/users/zoe/recommendations").json()
+    assert first["source"] == "popular"
+    with httpx.Client(timeout=5) as http:
+        posted = http.post(
+            server + "/v1/events", json={"events": [{"user_id": "zoe", "item_id": "sku-3"}]}
+        )
+    assert posted.status_code == 200
+    answers = [fresh_get(server + "/v1/users/zoe/recommendations").json() for _ in range(20)]
+    assert all(answer["source"] == "model" for answer in answers)
+    # Redis goes away mid-test: answers stay correct, only slower.
+    redis_server[1].kill()
+    redis_server[1].wait()
+    for user in ("yan", "zoe", "xi"):
+        response = fresh_get(server + f"/v1/users/{user}/recommendations?k=7")
+        assert response.status_code == 200 and len(response.json()["items"]) == 7
+    metrics = fresh_get(server + "/metrics").text
+    assert "edgerec_redis_errors_total" in metrics
+
+
+def test_hot_reload_under_load_has_no_failed_request(
+    server: str, artifact: Path, planted: SequenceData
+) -> None:
+    old = fresh_get(server + "/version").json()["version"]
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(timeout=5) as http:
+            while not stop.is_set():
+                try:
+                    response = http.get(server + "/v1/users/zoe/recommendations?k=5")
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.text}")
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        train_model(planted, "transitions", artifact, progress=False)  # atomic swap on disk
+        deadline = time.monotonic() + 15
+        versions: set[str] = set()
+        while time.monotonic() < deadline:
+            versions = {fresh_get(server + "/version").json()["version"] for _ in range(6)}
+            if versions and old not in versions:
+                break
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert old not in versions, "workers did not pick up the new artifact"
+    assert failures == []
