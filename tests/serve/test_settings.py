@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import ast
+import inspect
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from edgerec.errors import ConfigError
+from edgerec.serve import Secret, Settings, load_settings
+from edgerec.serve import _settings as settings_module
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+
+
+def test_example_file_equals_the_defaults() -> None:
+    assert load_settings(toml_path=EXAMPLE, environ={}) == Settings()
+
+
+def test_every_setting_is_documented_in_code_and_example() -> None:
+    text = EXAMPLE.read_text()
+    tree = ast.parse(inspect.getsource(settings_module))
+    documented = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "Settings":
+            body = node.body
+            for first, second in zip(body, body[1:], strict=False):
+                if isinstance(first, ast.AnnAssign) and isinstance(second, ast.Expr):
+                    documented.add(first.target.id)  # type: ignore[union-attr]
+    for item in fields(Settings):
+        assert item.name in documented, f"{item.name} has no docstring"
+        assert f"\n{item.name} = " in text, f"{item.name} missing from config.example.toml"
+
+
+def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text('port = 9000\nworkers = 3\nredis_url = "redis://file:6379/0"\n')
+    env = {"EDGEREC_PORT": "9100", "EDGEREC_ADMIN_TOKEN": "t0ken"}
+    settings = load_settings({"port": 9200, "host": None}, config, env)
+    assert (settings.port, settings.workers, settings.redis_url) == (9200, 3, "redis://file:6379/0")
+    assert settings.admin_token == Secret("t0ken")
+    assert "t0ken" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "message"),
+    [
+        ("colour = 'red'\n", {}, "unknown setting"),
+        ("port = [\n", {}, "invalid TOML"),
+        ("", {"EDGEREC_PORT": "eighty"}, "port: 'eighty' is not a valid int"),
+        ("", {"EDGEREC_MAX_K": "0"}, "max_k must be > 0"),
+        ("", {"EDGEREC_REDIS_URL": "http://x"}, "redis_url must be"),
+        ("default_k = 500\n", {}, "default_k must not exceed max_k"),
+    ],
+)
+def test_bad_settings_fail_clearly(
+    tmp_path: Path, content: str, env: dict[str, str], message: str
+) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, config, env)
