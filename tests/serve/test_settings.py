@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 from dataclasses import fields
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def test_every_setting_is_documented_in_code_and_example() -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == "Settings":
             body = node.body
-            for first, second in zip(body, body[1:], strict=False):
+            for first, second in itertools.pairwise(body):
                 if isinstance(first, ast.AnnAssign) and isinstance(second, ast.Expr):
                     documented.add(first.target.id)  # type: ignore[union-attr]
     for item in fields(Settings):
