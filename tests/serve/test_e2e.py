@@ -187,3 +187,15 @@ def test_hot_reload_under_load_has_no_failed_request(
             thread.join()
     assert old not in versions, "workers did not pick up the new artifact"
     assert failures == []
+
+
+def test_openapi_fuzz_finds_no_server_error_or_spec_mismatch(server: str) -> None:
+    """schemathesis' default checks: no 5xx, responses match the spec, bad input rejected."""
+    binary = Path(sys.executable).with_name("st")
+    result = subprocess.run(
+        [str(binary), "run", server + "/openapi.json", "-n", "40", "--seed", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]

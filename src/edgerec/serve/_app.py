@@ -32,6 +32,7 @@ from edgerec.serve._settings import Settings
 from edgerec.serve._store import EventWriter, HistoryReader, initialise
 from edgerec.serve._validate import (
     id_list,
+    identifier,
     optional_text,
     parse_events,
     parse_k,
@@ -46,6 +47,7 @@ Reply = tuple[int, bytes]
 Handler = Callable[[Scope, Receive, Params], Awaitable[Reply]]
 # Above this event-loop lag the worker is behind: refuse new work at once instead of queueing.
 _LAG_PROBE_S = 0.005
+SESSION_FIELDS = {"items", "k", "exclude", "category", "candidates"}
 _RETRY_AFTER = [(b"retry-after", b"1")]
 
 
@@ -266,7 +268,7 @@ class App:
         k = parse_k(_last(query, "k"), self.settings.default_k, self.settings.max_k)
         exclude = query_list(query, "exclude")
         category = optional_text(_last(query, "category"), "category")
-        user_id = p["user_id"]
+        user_id = identifier(p["user_id"], "user_id")
         history, newest = self.reader.recent(user_id, self.settings.history_len)
         metrics.CACHE.labels("sqlite", "hit" if history else "miss").inc()
         # The newest event id is in the key: a new click or a new model never hits an old entry.
@@ -285,6 +287,9 @@ class App:
     ) -> tuple[int, bytes]:
         engine = self._ready_engine()
         request = parse_json_object(await read_body(scope, receive, self.settings.max_body_bytes))
+        unknown = sorted(set(request) - SESSION_FIELDS)
+        if unknown:
+            raise HTTPError(422, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
         items = id_list(request.get("items"), "items")
         candidates = request.get("candidates")
         ranked = engine.recommend(
@@ -302,7 +307,7 @@ class App:
         engine = self._ready_engine()
         query = query_params(scope.get("query_string", b""))
         k = parse_k(_last(query, "k"), self.settings.default_k, self.settings.max_k)
-        ranked = engine.similar(p["item_id"], k)
+        ranked = engine.similar(identifier(p["item_id"], "item_id"), k)
         if ranked is None:
             raise HTTPError(404, "unknown_item", f"item {p['item_id']!r} is not in the model")
         return 200, self._answer(ranked, {"item_id": p["item_id"]})

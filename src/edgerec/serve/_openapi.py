@@ -9,6 +9,9 @@ from edgerec.serve._settings import Settings
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 256}
 _IDS = {"type": "array", "items": _ID, "maxItems": 1000}
+# Optional body fields accept null as "not given".
+_OPT_IDS = {"type": ["array", "null"], "items": _ID, "maxItems": 1000}
+_OPT_ID = {"type": ["string", "null"], "minLength": 1, "maxLength": 256}
 _ERROR = {
     "description": "Error",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -27,21 +30,22 @@ def _ok(schema: str) -> dict[str, Any]:
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
+    k_schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": settings.max_k}
     k = {
         "name": "k",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": settings.max_k},
+        "schema": k_schema,
     }
     recommendation_body = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "items": _IDS,
-            "k": k["schema"],
-            "exclude": _IDS,
-            "category": _ID,
-            "candidates": _IDS,
+            "items": _OPT_IDS,
+            "k": {**k_schema, "type": ["integer", "null"]},
+            "exclude": _OPT_IDS,
+            "category": _OPT_ID,
+            "candidates": _OPT_IDS,
         },
     }
     event = {
@@ -50,12 +54,14 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "properties": {
             "user_id": _ID,
             "item_id": _ID,
-            "event_type": _ID,
+            "event_type": _OPT_ID,
             "timestamp": {
+                "description": "epoch seconds or ISO 8601; null or absent: the time received",
                 "oneOf": [
+                    {"type": "null"},
                     {"type": "number", "minimum": 0},
                     {"type": "string", "format": "date-time"},
-                ]
+                ],
             },
         },
     }

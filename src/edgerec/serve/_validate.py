@@ -25,6 +25,8 @@ def query_params(raw: bytes) -> dict[str, list[str]]:
 def parse_k(value: Any, default: int, maximum: int) -> int:
     if value is None:
         return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema counts 10.0 as an integer
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise HTTPError(422, "invalid_k", f"k must be an integer from 1 to {maximum}")
     try:
@@ -78,7 +80,9 @@ def _event(raw: Any, index: int) -> Event:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
         raise HTTPError(422, "invalid_events", f"{where} must be an object")
-    event_type = raw.get("event_type", "view")
+    event_type = raw.get("event_type")
+    if event_type is None:
+        event_type = "view"
     return Event(
         user_id=identifier(raw.get("user_id"), f"{where}.user_id"),
         item_id=identifier(raw.get("item_id"), f"{where}.item_id"),
