@@ -1,0 +1,99 @@
+"""Load generation: wrk for the maximum rate, an asyncio open-loop client for latency.
+
+The open-loop client sends request i at t0 + i/rate whatever happened before, and measures each
+latency from that scheduled time, so a stalled server cannot hide its queue (no coordinated
+omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def wrk_max_rps(
+    url: str, script: str | None, seconds: int, core: int, connections: int = 8
+) -> float:
+    command = ["taskset", "-c", str(core), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
+    if script:
+        command += ["-s", script]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors.group(1)} error responses:\n{output}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if not match:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    return float(match.group(1))
+
+
+async def _open_loop(
+    host: str,
+    port: int,
+    path_for: Callable[[int], str],
+    rate: float,
+    seconds: float,
+    connections: int,
+) -> tuple[list[float], int]:
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection(host, port))
+    latencies: list[float] = []
+    failures = 0
+
+    async def one(index: int, scheduled: float) -> None:
+        nonlocal failures
+        reader, writer = await pool.get()
+        try:
+            request = f"GET {path_for(index)} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            if not head.startswith(b"HTTP/1.1 200"):
+                failures += 1
+            latencies.append(time.perf_counter() - scheduled)
+        finally:
+            pool.put_nowait((reader, writer))
+
+    tasks = []
+    start = time.perf_counter() + 0.05
+    total = int(rate * seconds)
+    for index in range(total):
+        scheduled = start + index / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index, scheduled)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    return latencies, failures
+
+
+def open_loop_latency(
+    host: str,
+    port: int,
+    path_for: Callable[[int], str],
+    rate: float,
+    seconds: float = 8.0,
+    connections: int = 64,
+) -> dict[str, float]:
+    """P50/P99/P999 in ms at a fixed offered rate, and the achieved rate."""
+    started = time.perf_counter()
+    latencies, failures = asyncio.run(_open_loop(host, port, path_for, rate, seconds, connections))
+    elapsed = time.perf_counter() - started
+    values = np.array(latencies) * 1e3
+    return {
+        "offered": rate,
+        "achieved": len(values) / elapsed,
+        "failures": float(failures),
+        "p50": float(np.percentile(values, 50)),
+        "p99": float(np.percentile(values, 99)),
+        "p999": float(np.percentile(values, 99.9)),
+    }

@@ -1,0 +1,261 @@
+"""Serving benchmark: edgerec vs the server's hello-world vs a FastAPI + PyTorch reference.
+
+    python benchmarks/serving.py --artifact artifacts/Beauty-hybrid
+
+One run, one machine: every server gets core 0 (taskset), the load generators core 1. Reports
+the maximum rate (wrk, closed loop, 8 connections: more would queue past the shedding
+threshold and measure 503s) and open-loop latency at 50% and 80% of
+edgerec's maximum, then process start -> first 200 OK. Needs wrk (apt-get install wrk) and the
+`train` extra plus fastapi/uvicorn for the reference. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import open_loop_latency, wrk_max_rps
+from edgerec.artifact import load_artifact
+from edgerec.serve._store import Event, EventWriter, initialise
+
+HOST = "127.0.0.1"
+USERS = 5000
+SERVER_CORE, LOAD_CORE = 0, 1
+
+
+def seed_store(database: Path, artifact: Path, users: int) -> None:
+    """Give ``users`` shoppers a 10-event history over the artifact's catalog."""
+    import numpy as np
+
+    model = load_artifact(artifact)
+    rng = np.random.default_rng(0)
+    initialise(database)
+    ids = model.vocab.ids
+    events = [
+        Event(f"u{user}", ids[int(i)], "view", float(step))
+        for user in range(users)
+        for step, i in enumerate(rng.integers(0, len(ids), 10))
+    ]
+    writer = EventWriter(database)
+    writer.append(events).result()
+    writer.close()
+
+
+def lua_script(directory: Path, users: int) -> str:
+    path = directory / "users.lua"
+    path.write_text(
+        "counter = 0\nrequest = function()\n  counter = counter + 1\n"
+        f"  local u = (counter * 7919) % {users}\n"
+        '  return wrk.format("GET", "/v1/users/u" .. u .. "/recommendations?k=10")\nend\n'
+    )
+    return str(path)
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], port: int, ready: str) -> Iterator[float]:
+    """Start ``command`` on the server core; yield seconds from spawn to the first 200 OK."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        ["taskset", "-c", str(SERVER_CORE), *command],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited with {process.returncode}")
+            try:
+                if httpx.get(f"http://{HOST}:{port}{ready}", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.005)
+        yield time.perf_counter() - started
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def worker_rss_mb(port: int) -> float:
+    """Largest RSS among processes listening on ``port``'s server tree (the worker)."""
+    output = subprocess.run(["ps", "-eo", "rss,args"], capture_output=True, text=True).stdout
+    sizes = [
+        int(line.split()[0])
+        for line in output.splitlines()[1:]
+        if "granian" in line or "edgerec" in line
+    ]
+    return max(sizes, default=0) / 1024
+
+
+def measure(
+    name: str,
+    url: str,
+    script: str | None,
+    path_for: object,
+    seconds: int,
+    rates: list[float] | None,
+) -> dict[str, object]:
+    rps = wrk_max_rps(url, script, seconds, LOAD_CORE)
+    row: dict[str, object] = {"name": name, "rps": rps}
+    for label, rate in zip(("50%", "80%"), rates or [], strict=False):
+        port = int(url.split(":")[2].split("/")[0])
+        row[label] = open_loop_latency(HOST, port, path_for, rate, seconds)  # type: ignore[arg-type]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifact", type=Path, required=True)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is required: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="edgerec-bench-"))
+    database = work / "events.sqlite3"
+    seed_store(database, args.artifact, USERS)
+    script = lua_script(work, USERS)
+    edge_env = {"EDGEREC_PROCESS_CACHE_SIZE": "1", "EDGEREC_LOG_LEVEL": "WARNING"}
+    rows = []
+    python = sys.executable
+
+    def user_path(index: int) -> str:
+        return f"/v1/users/u{(index * 7919) % USERS}/recommendations?k=10"
+
+    with server(
+        [
+            python,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--port",
+            "8101",
+            "--log-level",
+            "warning",
+            "benchmarks._hello:app",
+        ],
+        {},
+        8101,
+        "/",
+    ) as _:
+        rows.append(
+            measure(
+                "hello world (granian, raw ASGI)",
+                f"http://{HOST}:8101/",
+                None,
+                lambda i: "/",
+                args.seconds,
+                None,
+            )
+        )
+    with server(
+        [
+            python,
+            "-m",
+            "edgerec.cli",
+            "serve",
+            "--artifact",
+            str(args.artifact),
+            "--port",
+            "8102",
+            "--state-dir",
+            str(work),
+        ],
+        edge_env,
+        8102,
+        "/readyz",
+    ) as startup:
+        base = f"http://{HOST}:8102/v1/users/u1/recommendations?k=10"
+        edge = measure(
+            "edgerec recommend (no answer cache)", base, script, user_path, args.seconds, None
+        )
+        rates = [0.5 * float(edge["rps"]), 0.8 * float(edge["rps"])]  # type: ignore[arg-type]
+        edge = measure(
+            "edgerec recommend (no answer cache)", base, script, user_path, args.seconds, rates
+        )
+        edge["startup"] = startup
+        edge["rss"] = worker_rss_mb(8102)
+        rows.append(edge)
+    if not args.skip_reference:
+        reference_env = {
+            "EDGEREC_ARTIFACT": str(args.artifact),
+            "EDGEREC_DB": str(database),
+            "OMP_NUM_THREADS": "1",
+        }
+        with server(
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "benchmarks._reference_fastapi:app",
+                "--port",
+                "8103",
+                "--log-level",
+                "warning",
+            ],
+            reference_env,
+            8103,
+            "/v1/users/u1/recommendations",
+        ) as startup:
+            ref = measure(
+                "FastAPI + PyTorch eager (reference)",
+                f"http://{HOST}:8103/v1/users/u1/recommendations?k=10",
+                script,
+                user_path,
+                args.seconds,
+                rates,
+            )
+            ref["startup"] = startup
+            rows.append(ref)
+    report(rows, load_artifact(args.artifact).manifest["num_items"])
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(rows: list[dict[str, object]], items: int) -> None:
+    hello = float(rows[0]["rps"])  # type: ignore[arg-type]
+    edge = float(rows[1]["rps"])  # type: ignore[arg-type]
+    print(f"\ncatalog: {items} items; server on 1 core, load on the other")
+    print(
+        f"{'service':<40} {'max RPS':>9} {'vs hello':>9} {'vs edgerec':>10}  "
+        f"{'P50/P99/P999 ms @50%':>22}  {'@80%':>22} {'start s':>8} {'RSS MB':>7}"
+    )
+    for row in rows:
+        rps = float(row["rps"])  # type: ignore[arg-type]
+        cells = []
+        for label in ("50%", "80%"):
+            stats = row.get(label)
+            cells.append(
+                "—"
+                if not isinstance(stats, dict)
+                else f"{stats['p50']:.2f}/{stats['p99']:.2f}/{stats['p999']:.2f}"
+                f"{'' if not stats['failures'] else ' ERR'}"
+            )
+        startup = row.get("startup")
+        rss = row.get("rss")
+        print(
+            f"{row['name']:<40} {rps:>9.0f} {rps / hello:>9.2f} {edge / rps:>10.1f}  "
+            f"{cells[0]:>22}  {cells[1]:>22} "
+            f"{'—' if startup is None else f'{startup:.2f}':>8} "
+            f"{'—' if rss is None else f'{rss:.0f}':>7}"
+        )
+
+
+if __name__ == "__main__":
+    main()
