@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 from edgerec.artifact import load_artifact  # noqa: E402
 from edgerec.data import build_sequences, leave_one_out, read_interactions  # noqa: E402
+from edgerec.serve._engine import Engine  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -59,7 +60,7 @@ def main() -> None:
         histories = [histories[i] for i in rng.permutation(len(histories))[: args.users]]
     else:
         lengths = rng.integers(3, 30, args.users)
-        histories = [rng.integers(0, model.vocab.__len__(), n) for n in lengths]
+        histories = [rng.integers(0, len(model.vocab), n) for n in lengths]
     rows = []
     table = model.scorer.sequential.item_embeddings  # type: ignore[attr-defined]
     vector = rng.normal(size=table.shape[1]).astype(np.float32)
@@ -73,6 +74,14 @@ def main() -> None:
             (f"sasrec encode + score all ({precision})", timed(scorer.sequential.score, histories))
         )  # type: ignore[attr-defined]
         rows.append((f"full model score all ({precision})", timed(scorer.score, histories)))
+    engine = Engine(model, {})
+    external = [model.vocab.external(h) for h in histories]
+    samples = []
+    for history in external:
+        started = time.perf_counter()
+        engine.recommend(history, 10)
+        samples.append(time.perf_counter() - started)
+    rows.append(("engine.recommend top-10 (float16, + mask/top-k)", percentiles(samples)))
     print(
         f"artifact {args.artifact}: {model.manifest['num_items']} items, "
         f"type {model.manifest['model_type']}, verified load {load_ms:.0f} ms"
