@@ -12,6 +12,7 @@ import numpy as np
 from edgerec.artifact._manifest import read_manifest, verify_files
 from edgerec.data._vocab import Vocabulary
 from edgerec.errors import ArtifactError
+from edgerec.infer._ann import ItemIndex
 from edgerec.infer._sasrec import SASRecEncoder
 from edgerec.infer._scorers import (
     HybridScorer,
@@ -22,6 +23,7 @@ from edgerec.infer._scorers import (
 )
 
 PRECISIONS = ("float16", "int8")
+ANN_FILE = "items.usearch"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class LoadedModel:
     vocab: Vocabulary
     scorer: Scorer
     popularity: PopularityScorer
+    ann: ItemIndex | None = None
+    """Approximate retrieval index over the item embeddings (large catalogs only)."""
 
 
 def load_artifact(directory: str | Path, precision: str = "float16") -> LoadedModel:
@@ -83,7 +87,10 @@ def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
             scorer = HybridScorer(sequential, transitions, float(config["hybrid_weight"]))
     if scorer.num_items != num_items:
         raise ArtifactError(f"{root}: model scores {scorer.num_items} items, manifest {num_items}")
-    return LoadedModel(manifest=manifest, vocab=vocab, scorer=scorer, popularity=popularity)
+    ann = ItemIndex(root / ANN_FILE) if ANN_FILE in manifest["files"] else None
+    return LoadedModel(
+        manifest=manifest, vocab=vocab, scorer=scorer, popularity=popularity, ann=ann
+    )
 
 
 def _transitions(root: Path, config: dict[str, Any], num_items: int) -> TransitionScorer:

@@ -35,6 +35,7 @@ def write_artifact(
     archives: dict[str, dict[str, np.ndarray]],
     info: dict[str, Any],
     extras: Callable[[Path], None] | None = None,
+    writers: dict[str, Callable[[Path], None]] | None = None,
 ) -> dict[str, Any]:
     """Write the artifact and its manifest; replace ``directory`` only once all is written.
 
@@ -47,6 +48,7 @@ def write_artifact(
         archives: ``name -> {key: array}`` written as ``name.npz`` (small weight sets).
         info: further manifest fields (dimensions, fingerprint, metrics...).
         extras: writes unlisted companion files (plots) into the staging directory.
+        writers: ``file name -> function(path)`` for further files covered by the digests.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +59,8 @@ def write_artifact(
             np.save(staging / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
         for name, members in archives.items():
             np.savez(staging / f"{name}.npz", **members)  # type: ignore[arg-type]
+        for name, write in (writers or {}).items():
+            write(staging / name)
         files = {
             path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
             for path in sorted(staging.iterdir())

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgerec.artifact import LoadedModel
+from edgerec.infer import SASRecScorer
 
 MODEL = "model"
+# Candidates fetched from the ANN index per request before exact rescoring and filtering.
+ANN_CANDIDATES = 200
 POPULAR = "popular"
 
 
@@ -72,6 +75,11 @@ class Engine:
         Unknown or empty histories fall back to popularity (source "popular").
         """
         known = self.vocab.lookup(history)
+        banned = self.vocab.lookup(exclude)
+        if len(known) and candidates is None and self.model.ann is not None:
+            found = self._approximate(known, banned, k, category)
+            if found is not None:
+                return found
         if len(known):
             scores = np.array(self.model.scorer.score([known])[0], dtype=np.float32)
             source = MODEL
@@ -79,7 +87,6 @@ class Engine:
             scores = np.array(self.model.popularity.counts, dtype=np.float32)
             source = POPULAR
         scores[known] = -np.inf
-        banned = self.vocab.lookup(exclude)
         scores[banned] = -np.inf
         if category is not None:
             code = self._category_code.get(category, -2)
@@ -87,6 +94,31 @@ class Engine:
         if candidates is not None:
             return self._rerank(scores, candidates, k, source, set(history) | set(exclude))
         return self._top(scores, k, source)
+
+    def _approximate(
+        self, known: np.ndarray, banned: np.ndarray, k: int, category: str | None
+    ) -> list[Ranked] | None:
+        """Top-k from ANN candidates, rescored exactly; None when filters leave too few."""
+        assert self.model.ann is not None
+        sequential = getattr(self.model.scorer, "sequential", self.model.scorer)
+        if not isinstance(sequential, SASRecScorer):
+            return None
+        # Hybrid models: the transition term needs every item's score, so ANN answers use the
+        # sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
+        vector = sequential.encoder.encode([known])
+        wanted = max(ANN_CANDIDATES, 4 * k) + len(known) + len(banned)
+        found = self.model.ann.top(vector, min(wanted, self.num_items))[0]
+        found = found[(found >= 0) & (found < self.num_items)]
+        scores = sequential.item_embeddings[found] @ vector[0]
+        keep = ~np.isin(found, known) & ~np.isin(found, banned)
+        if category is not None:
+            keep &= self._item_category[found] == self._category_code.get(category, -2)
+        if int(keep.sum()) < k:
+            return None  # exact scoring covers heavy filtering
+        found, scores = found[keep], scores[keep]
+        order = np.argsort(-scores, kind="stable")[:k]
+        ids = self.vocab.external(found[order])
+        return [Ranked(item, float(scores[i]), MODEL) for item, i in zip(ids, order, strict=True)]
 
     def similar(self, item_id: str, k: int) -> list[Ranked] | None:
         """Nearest items by embedding cosine, or by transition weight without embeddings."""

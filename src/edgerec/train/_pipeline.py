@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgerec.artifact import quantize_int8, write_artifact
+from edgerec.artifact._load import ANN_FILE
 from edgerec.data import SequenceData, leave_one_out
 from edgerec.errors import ConfigError, DataError
 from edgerec.evaluate import evaluate_ranking, ndcg, rank_targets
@@ -23,6 +24,7 @@ from edgerec.infer import (
     TransitionScorer,
     softmax_rows,
 )
+from edgerec.infer._ann import ANN_MIN_ITEMS, build_item_index
 from edgerec.train._config import HybridConfig, PopularityConfig, SASRecConfig, TransitionConfig
 from edgerec.train._counting import fit_popularity, fit_transitions
 from edgerec.train._plot import plot_history
@@ -53,6 +55,7 @@ def train_model(
     fusion_weights: Sequence[float] = (),
     score_test: bool = True,
     progress: bool = True,
+    ann_min_items: int = ANN_MIN_ITEMS,
 ) -> TrainOutcome:
     """Fit ``model`` on the training split, pick settings on validation, score test once.
 
@@ -62,6 +65,7 @@ def train_model(
         out: artifact directory to write (None: do not export).
         fusion_weights: hybrid candidates; defaults to ``HybridConfig().weights``.
         score_test: compute test metrics at the very end (never used for any choice).
+        ann_min_items: export an ANN index when the catalog has at least this many items.
     """
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -145,9 +149,18 @@ def train_model(
             archives=archives,
             info=info,
             extras=lambda staging: _write_reports(staging, history, metrics),
+            writers=_ann_writer(sequential, ann_min_items),
         )
     logger.info("%s valid %s test %s", model, valid, test)
     return TrainOutcome(scorer, manifest, valid, test, history, net)
+
+
+def _ann_writer(sequential: SASRecScorer | None, minimum: int) -> dict[str, Callable[[Path], None]]:
+    """An HNSW index file for catalogs of at least ``minimum`` items (exact scoring below)."""
+    if sequential is None or sequential.num_items < minimum:
+        return {}
+    table = sequential.item_embeddings
+    return {ANN_FILE: lambda path: build_item_index(table, path)}
 
 
 def _choose_weight(
