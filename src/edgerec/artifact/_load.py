@@ -80,7 +80,8 @@ def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
     elif kind == "transitions":
         scorer = _transitions(root, config["transitions"], num_items)
     else:
-        sequential = SASRecScorer(_encoder(root, config["sasrec"], precision))
+        large = ANN_FILE in manifest["files"]
+        sequential = SASRecScorer(_encoder(root, config["sasrec"], precision, large))
         scorer = sequential
         if kind == "hybrid":
             transitions = _transitions(root, config["transitions"], num_items)
@@ -104,12 +105,29 @@ def _transitions(root: Path, config: dict[str, Any], num_items: int) -> Transiti
     )
 
 
-def _encoder(root: Path, config: dict[str, Any], precision: str) -> SASRecEncoder:
+def _encoder(
+    root: Path, config: dict[str, Any], precision: str, keep_mapped: bool
+) -> SASRecEncoder:
+    """The encoder and its item table.
+
+    Small catalogs get a float32 table (fast exact scoring). With an ANN index the float16 file
+    stays memory-mapped, shared by every worker: requests only gather candidate rows.
+    """
+    if keep_mapped and precision == "float16":
+        return SASRecEncoder(
+            _weights(root),
+            _array(root, "item_emb_f16"),
+            int(config["num_layers"]),
+            int(config["num_heads"]),
+        )
     if precision == "int8":
         quantized = np.asarray(_array(root, "item_emb_i8"), dtype=np.float32)
         table = quantized * np.asarray(_array(root, "item_emb_scales"))[:, None]
     else:
         table = np.asarray(_array(root, "item_emb_f16"), dtype=np.float32)
+    return SASRecEncoder(_weights(root), table, int(config["num_layers"]), int(config["num_heads"]))
+
+
+def _weights(root: Path) -> dict[str, np.ndarray]:
     with np.load(root / "encoder.npz", allow_pickle=False) as archive:
-        weights = {name: archive[name] for name in archive.files}
-    return SASRecEncoder(weights, table, int(config["num_layers"]), int(config["num_heads"]))
+        return {name: archive[name] for name in archive.files}

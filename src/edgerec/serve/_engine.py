@@ -13,7 +13,7 @@ from edgerec.infer import SASRecScorer
 
 MODEL = "model"
 # Candidates fetched from the ANN index per request before exact rescoring and filtering.
-ANN_CANDIDATES = 200
+ANN_CANDIDATES = 500
 POPULAR = "popular"
 
 
@@ -43,16 +43,17 @@ class Engine:
                 codes[index] = self._category_code[category]
         self._item_category = codes
         self._catalog = catalog
-        self._unit_embeddings = self._normalised_embeddings()
-
-    def _normalised_embeddings(self) -> np.ndarray | None:
-        sequential = getattr(self.model.scorer, "sequential", self.model.scorer)
-        table = getattr(sequential, "item_embeddings", None)
-        if table is None:
-            return None
-        norms = np.linalg.norm(table, axis=1, keepdims=True)
-        unit: np.ndarray = (table / np.maximum(norms, 1e-12)).astype(np.float32)
-        return unit
+        sequential = getattr(model.scorer, "sequential", model.scorer)
+        self._table: np.ndarray | None = getattr(sequential, "item_embeddings", None)
+        # Norms only (one float per item): a normalised copy of the table would double the
+        # memory of every worker at 1M items.
+        self._norms = (
+            None
+            if self._table is None
+            else np.maximum(
+                np.linalg.norm(np.asarray(self._table, dtype=np.float32), axis=1), 1e-12
+            )
+        )
 
     def known_category(self, category: str) -> bool:
         return category in self._category_code
@@ -125,8 +126,9 @@ class Engine:
         index = self.vocab.get(item_id)
         if index is None:
             return None
-        if self._unit_embeddings is not None:
-            scores = self._unit_embeddings @ self._unit_embeddings[index]
+        if self._table is not None and self._norms is not None:
+            row = np.asarray(self._table[index], dtype=np.float32)
+            scores = (self._table @ row) / (self._norms * self._norms[index])
         else:
             scores = self.model.scorer.score([np.array([index])])[0].astype(np.float32)
         scores[index] = -np.inf
