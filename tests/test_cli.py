@@ -22,7 +22,7 @@ def log_csv(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["inspect"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["inspect"], ["serve"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output

@@ -10,7 +10,7 @@ from edgerec.data import SequenceData
 from edgerec.train import SASRecConfig, train_model
 
 
-def test_loading_and_scoring_imports_no_torch(tmp_path: Path, planted: SequenceData) -> None:
+def test_loading_scoring_and_serving_import_no_torch(tmp_path: Path, planted: SequenceData) -> None:
     out = tmp_path / "model"
     tiny = SASRecConfig(
         embedding_size=16, num_layers=1, num_heads=1, max_len=8, epochs=1, threads=1
@@ -21,6 +21,7 @@ def test_loading_and_scoring_imports_no_torch(tmp_path: Path, planted: SequenceD
         "from edgerec.artifact import load_artifact\n"
         f"model = load_artifact({str(out)!r})\n"
         "model.scorer.score([np.array([1, 2, 3])])\n"
+        "import edgerec.serve._app, edgerec.serve._launch, edgerec.serve._asgi\n"
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('edgerec.train')]\n"
         "assert not bad, bad\n"
     )
