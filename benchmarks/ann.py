@@ -53,7 +53,8 @@ def main() -> None:
         size_mb = os.path.getsize(path) / 1e6
         print(
             f"{args.items} items x {args.dim}: HNSW build {build_s:.0f} s on this machine, "
-            f"index file {size_mb:.0f} MB"
+            f"index file {size_mb:.0f} MB; {args.candidates} candidates per query rescored "
+            "exactly, top-100 compared with exact search"
         )
         print(
             f"{'expansion_search':>16} {'recall@100':>11} {'P50 ms':>8} {'P99 ms':>8} "
