@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -114,14 +115,17 @@ class App:
 
     async def reload(self) -> str:
         """Load the artifact again if it changed; keep serving the old one if it is bad."""
+        # Snapshot first: if the files change again while building, the next tick sees it.
+        identity = self.watcher.snapshot()
         try:
             engine = await asyncio.to_thread(self._build, self.watcher.directory)
         except ArtifactError as exc:
             metrics.RELOADS.labels("refused").inc()
             logger.error("artifact reload refused, still serving the previous model: %s", exc)
+            self.watcher.mark(identity)  # don't retry the same bad files every tick
             raise
         self._install(engine)
-        self.watcher.mark_current()
+        self.watcher.mark(identity)
         metrics.RELOADS.labels("ok").inc()
         assert self.engine is not None
         logger.info("serving artifact version %s", self.engine.version)
@@ -142,10 +146,8 @@ class App:
             if self.settings.reload_interval_s and now >= next_check:
                 next_check = now + self.settings.reload_interval_s
                 if self.watcher.changed():
-                    try:
+                    with contextlib.suppress(ArtifactError):
                         await self.reload()
-                    except ArtifactError:
-                        self.watcher.mark_current()  # don't retry the same bad files each tick
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -11,6 +11,13 @@ class ArtifactWatcher:
         self.directory = directory
         self._seen: tuple[int, int, int] | None = None
 
+    def snapshot(self) -> tuple[int, int, int] | None:
+        """Identity of the manifest now; pass it to ``mark`` once that version is loaded."""
+        return self._identity()
+
+    def mark(self, identity: tuple[int, int, int] | None) -> None:
+        self._seen = identity
+
     def _identity(self) -> tuple[int, int, int] | None:
         try:
             stat = os.stat(self.directory / "manifest.json")
