@@ -76,14 +76,12 @@ def read_interactions(path: str | Path, format: str | None = None) -> Interactio
         raise DataError("no such file", path=str(file))
     if file.stat().st_size == 0:
         raise DataError("the file is empty", path=str(file))
-    rows: Iterable[tuple[int, Mapping[str, object]]]
     if fmt in ("csv", "tsv"):
         return _from_rows(file, _csv_rows(file, "\t" if fmt == "tsv" else ","), "line")
     if fmt == "jsonl":
         return _from_rows(file, _jsonl_rows(file), "line")
     if fmt == "parquet":
-        rows = _parquet_rows(file)
-        return _from_rows(file, rows, "row")
+        return _from_rows(file, _parquet_rows(file), "row")
     return _read_sequences(file)
 
 

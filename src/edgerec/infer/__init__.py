@@ -7,6 +7,7 @@ from edgerec.infer._scorers import (
     SASRecScorer,
     Scorer,
     TransitionScorer,
+    fuse,
     softmax_rows,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "SASRecScorer",
     "Scorer",
     "TransitionScorer",
+    "fuse",
     "softmax_rows",
 ]

@@ -82,6 +82,12 @@ def softmax_rows(scores: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
 
+def fuse(probabilities: np.ndarray, transitions: np.ndarray, weight: float) -> np.ndarray:
+    """The hybrid score: next-item probabilities plus ``weight`` times transition scores."""
+    fused: np.ndarray = probabilities + np.float32(weight) * transitions
+    return fused
+
+
 class HybridScorer:
     """The sequential model's next-item probabilities plus ``weight`` times transition scores.
 
@@ -101,4 +107,4 @@ class HybridScorer:
         probabilities = softmax_rows(self.sequential.score(histories))
         if self.weight == 0.0:
             return probabilities
-        return probabilities + np.float32(self.weight) * self.transitions.score(histories)
+        return fuse(probabilities, self.transitions.score(histories), self.weight)

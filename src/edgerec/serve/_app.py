@@ -8,6 +8,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,9 @@ class App:
             )
         metrics.MODEL_INFO.labels(engine.version, model.manifest["model_type"]).set(1)
         created = model.manifest.get("created_at")
-        self._created = _epoch(created) if isinstance(created, str) else time.time()
+        self._created = (
+            datetime.fromisoformat(created).timestamp() if isinstance(created, str) else time.time()
+        )
         metrics.MODEL_CREATED.set(self._created)
 
     async def reload(self) -> str:
@@ -134,6 +137,7 @@ class App:
     async def _background(self) -> None:
         last = time.monotonic()
         next_check = last + self.settings.reload_interval_s
+        next_age = last
         lag = 0.0
         while True:
             await asyncio.sleep(_LAG_PROBE_S)
@@ -142,7 +146,9 @@ class App:
             lag = 0.8 * lag + 0.2 * max(0.0, now - last - _LAG_PROBE_S)
             self.overloaded = lag > self.settings.shed_lag_ms / 1000.0
             last = now
-            metrics.MODEL_AGE.set(time.time() - self._created)
+            if now >= next_age:  # once a second: the gauge is scraped, not read per request
+                next_age = now + 1.0
+                metrics.MODEL_AGE.set(time.time() - self._created)
             if self.settings.reload_interval_s and now >= next_check:
                 next_check = now + self.settings.reload_interval_s
                 if self.watcher.changed():
@@ -403,12 +409,6 @@ class App:
 def _last(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[-1] if values else None
-
-
-def _epoch(text: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text).timestamp()
 
 
 def create_app(settings: Settings) -> App:

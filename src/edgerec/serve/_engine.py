@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,16 +45,20 @@ class Engine:
         self._item_category = codes
         self._catalog = catalog
         sequential = getattr(model.scorer, "sequential", model.scorer)
-        self._table: np.ndarray | None = getattr(sequential, "item_embeddings", None)
-        # Norms only (one float per item): a normalised copy of the table would double the
-        # memory of every worker at 1M items.
-        self._norms = (
-            None
-            if self._table is None
-            else np.maximum(
-                np.linalg.norm(np.asarray(self._table, dtype=np.float32), axis=1), 1e-12
-            )
-        )
+        self._sequential = sequential if isinstance(sequential, SASRecScorer) else None
+
+    @functools.cached_property
+    def _norms(self) -> np.ndarray | None:
+        """Item-embedding norms, computed on the first /similar request (not at every start-up).
+
+        Norms only (one float per item): a normalised copy of the table would double the memory
+        of every worker at 1M items.
+        """
+        if self._sequential is None:
+            return None
+        table = np.asarray(self._sequential.item_embeddings, dtype=np.float32)
+        norms: np.ndarray = np.maximum(np.linalg.norm(table, axis=1), 1e-12)
+        return norms
 
     def known_category(self, category: str) -> bool:
         return category in self._category_code
@@ -101,8 +106,8 @@ class Engine:
     ) -> list[Ranked] | None:
         """Top-k from ANN candidates, rescored exactly; None when filters leave too few."""
         assert self.model.ann is not None
-        sequential = getattr(self.model.scorer, "sequential", self.model.scorer)
-        if not isinstance(sequential, SASRecScorer):
+        sequential = self._sequential
+        if sequential is None:
             return None
         # Hybrid models: the transition term needs every item's score, so ANN answers use the
         # sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
@@ -117,18 +122,18 @@ class Engine:
         if int(keep.sum()) < k:
             return None  # exact scoring covers heavy filtering
         found, scores = found[keep], scores[keep]
-        order = np.argsort(-scores, kind="stable")[:k]
-        ids = self.vocab.external(found[order])
-        return [Ranked(item, float(scores[i]), MODEL) for item, i in zip(ids, order, strict=True)]
+        best = np.argsort(-scores, kind="stable")[:k]
+        return self._ranked(found[best], scores[best], MODEL)
 
     def similar(self, item_id: str, k: int) -> list[Ranked] | None:
         """Nearest items by embedding cosine, or by transition weight without embeddings."""
         index = self.vocab.get(item_id)
         if index is None:
             return None
-        if self._table is not None and self._norms is not None:
-            row = np.asarray(self._table[index], dtype=np.float32)
-            scores = (self._table @ row) / (self._norms * self._norms[index])
+        norms = self._norms
+        if self._sequential is not None and norms is not None:
+            table = self._sequential.item_embeddings
+            scores = (table @ np.asarray(table[index], dtype=np.float32)) / (norms * norms[index])
         else:
             scores = self.model.scorer.score([np.array([index])])[0].astype(np.float32)
         scores[index] = -np.inf
@@ -141,8 +146,12 @@ class Engine:
             return []
         part = np.argpartition(-scores, k - 1)[:k]
         order = part[np.argsort(-scores[part], kind="stable")]
-        ids = self.vocab.external(order)
-        return [Ranked(item, float(scores[i]), source) for item, i in zip(ids, order, strict=True)]
+        return self._ranked(order, scores[order], source)
+
+    def _ranked(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
+        """Dense indices and their scores (best first) as external-id answers."""
+        ids = self.vocab.external(indices)
+        return [Ranked(item, float(score), source) for item, score in zip(ids, scores, strict=True)]
 
     def _rerank(
         self, scores: np.ndarray, candidates: Sequence[str], k: int, source: str, dropped: set[str]

@@ -22,10 +22,17 @@ from edgerec.infer import (
     SASRecScorer,
     Scorer,
     TransitionScorer,
+    fuse,
     softmax_rows,
 )
 from edgerec.infer._ann import ANN_MIN_ITEMS, build_item_index
-from edgerec.train._config import HybridConfig, PopularityConfig, SASRecConfig, TransitionConfig
+from edgerec.train._config import (
+    HybridConfig,
+    PopularityConfig,
+    SASRecConfig,
+    TransitionConfig,
+    to_dict,
+)
 from edgerec.train._counting import fit_popularity, fit_transitions
 from edgerec.train._plot import plot_history
 
@@ -82,7 +89,7 @@ def train_model(
     )
     trans_config = transitions or TransitionConfig()
     sas_config = sasrec or SASRecConfig()
-    config: dict[str, Any] = {"popularity": _asdict(pop_config)}
+    config: dict[str, Any] = {"popularity": to_dict(pop_config)}
     history: list[dict[str, float]] = []
     scorer: Scorer = pop
     trans: TransitionScorer | None = None
@@ -91,7 +98,7 @@ def train_model(
     if model in ("transitions", "hybrid"):
         trans = fit_transitions(split.train, data.num_items, trans_config)
         scorer = trans
-        config["transitions"] = _asdict(trans_config)
+        config["transitions"] = to_dict(trans_config)
     if model in ("sasrec", "hybrid"):
         from edgerec.train._sasrec_fit import fit_sasrec
 
@@ -107,7 +114,7 @@ def train_model(
         )
         sequential = SASRecScorer(encoder)
         scorer = sequential
-        config["sasrec"] = _asdict(sas_config)
+        config["sasrec"] = to_dict(sas_config)
         config["best_epoch"] = fitted.best_epoch
         config["train_seconds"] = round(fitted.seconds, 1)
     if model == "hybrid":
@@ -177,7 +184,7 @@ def _choose_weight(
         probabilities = softmax_rows(sequential.score(batch))
         transition = trans.score(batch)
         for weight in weights:
-            fused = probabilities + np.float32(weight) * transition
+            fused = fuse(probabilities, transition, weight)
             ranks[weight].append(rank_targets(fused, batch, targets[start : start + 512]))
     sweep = {str(weight): ndcg(np.concatenate(found), 10) for weight, found in ranks.items()}
     best = max(sweep, key=lambda key: sweep[key])
@@ -220,9 +227,3 @@ def _write_reports(
     )
     if history:
         plot_history(history, directory / "training_curve.png")
-
-
-def _asdict(config: Any) -> dict[str, Any]:
-    from edgerec.train._config import to_dict
-
-    return to_dict(config)
