@@ -36,7 +36,20 @@ def test_train_inspect_evaluate(tmp_path: Path, log_csv: Path) -> None:
     )
     assert trained.exit_code == 0, trained.output
     inspected = runner.invoke(main, ["inspect", str(out)])
-    assert json.loads(inspected.output)["model_type"] == "transitions"
+    described = json.loads(inspected.output)
+    assert described["model_type"] == "transitions"
+    pinned = runner.invoke(main, ["inspect", str(out), "--expect-digest", described["digest"]])
+    assert pinned.exit_code == 0, pinned.output
+    by_version = runner.invoke(
+        main, ["inspect", str(out), "--expect-digest", described["digest"][:16]]
+    )
+    assert by_version.exit_code == 0, by_version.output
+    wrong = runner.invoke(main, ["inspect", str(out), "--expect-digest", "0" * 64])
+    assert wrong.exit_code == 1 and "wrong artifact" in wrong.output
+    too_short = runner.invoke(
+        main, ["inspect", str(out), "--expect-digest", described["digest"][:4]]
+    )
+    assert too_short.exit_code == 1
     table = runner.invoke(main, ["evaluate", str(log_csv), "--artifact", str(out)])
     assert table.exit_code == 0, table.output
     assert "transitions (artifact)" in table.output and "NDCG@10" in table.output

@@ -172,13 +172,20 @@ def evaluate(
 
 @main.command()
 @click.argument("artifact", type=click.Path(path_type=Path, file_okay=False))
-def inspect(artifact: Path) -> None:
-    """Verify every file digest of ARTIFACT and print its manifest."""
-    from edgerec.artifact import read_manifest, verify_files
+@click.option(
+    "--expect-digest",
+    default=None,
+    help="Fail unless the artifact digest is this (full sha256 or its 16-digit version).",
+)
+def inspect(artifact: Path, expect_digest: str | None) -> None:
+    """Verify every file digest of ARTIFACT and print its manifest with the artifact digest."""
+    from edgerec.artifact import artifact_digest, check_digest, read_manifest, verify_files
 
     manifest = read_manifest(artifact)
+    if expect_digest is not None:
+        check_digest(artifact, manifest, expect_digest)
     verify_files(artifact, manifest)
-    click.echo(json.dumps(manifest, indent=2))
+    click.echo(json.dumps({"digest": artifact_digest(manifest), **manifest}, indent=2))
 
 
 @main.command()

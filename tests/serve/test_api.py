@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -10,7 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edgerec.serve import App
+from edgerec.artifact import artifact_digest, read_manifest
+from edgerec.data import SequenceData
+from edgerec.errors import ArtifactError
+from edgerec.serve import App, Settings
+from edgerec.train import train_model
 from tests.serve.conftest import TOKEN
 
 pytestmark = pytest.mark.anyio
@@ -185,3 +190,22 @@ async def test_corrupt_artifact_is_refused_and_old_one_keeps_serving(
     assert app.engine is not None and app.engine.version == version
     shutil.rmtree(artifact)
     assert (await client.get("/v1/users/erin/recommendations")).status_code == 200
+
+
+async def test_pinned_digest_refuses_any_other_artifact(
+    settings: Settings, artifact: Path, planted: SequenceData
+) -> None:
+    pinned = App(dataclasses.replace(settings, artifact_digest="f" * 64))
+    with pytest.raises(ArtifactError, match="wrong artifact"):
+        pinned.startup()
+    app = App(
+        dataclasses.replace(settings, artifact_digest=artifact_digest(read_manifest(artifact)))
+    )
+    app.startup()
+    version = app.engine.version if app.engine else ""
+    train_model(planted, "transitions", artifact, progress=False)  # valid, but not the pinned one
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        response = await http.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert_error(response, 409, "artifact_refused")
+    assert app.engine is not None and app.engine.version == version

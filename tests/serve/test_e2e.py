@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from edgerec.data import SequenceData
 from edgerec.train import train_model
@@ -199,3 +200,36 @@ def test_openapi_fuzz_finds_no_server_error_or_spec_mismatch(server: str) -> Non
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def scrape(server: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = fresh_get(server + "/metrics").text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_a_scrape_sums_every_worker(server: str, tmp_path: Path) -> None:
+    key = (
+        "edgerec_http_requests_total",
+        frozenset({("route", "/version"), ("method", "GET"), ("status", "200")}),
+    )
+    before = scrape(server).get(key, 0.0)
+    for _ in range(40):
+        assert fresh_get(server + "/version").status_code == 200
+    time.sleep(1.2)  # the workers' once-a-second resource sample
+    # Whichever worker answers the scrape, it reports the sum over both workers.
+    for _ in range(6):
+        samples = scrape(server)
+        assert samples[key] == before + 40
+    pids = {
+        dict(labels)["pid"]
+        for name, labels in samples
+        if name == "edgerec_worker_resident_memory_bytes"
+    }
+    assert len(pids) == 2, "both workers should report their memory"
+    assert samples[("edgerec_cpu_seconds_total", frozenset())] > 0
+    files = {path.name.split("_")[-1] for path in (tmp_path / "state/prometheus").glob("counter_*")}
+    assert len(files) == 2, "both workers should have counted requests"

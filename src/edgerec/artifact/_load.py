@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edgerec.artifact._manifest import read_manifest, verify_files
+from edgerec.artifact._manifest import check_digest, read_manifest, verify_files
 from edgerec.data._vocab import Vocabulary
 from edgerec.errors import ArtifactError
 from edgerec.infer._ann import ItemIndex
@@ -38,11 +38,14 @@ class LoadedModel:
     """Approximate retrieval index over the item embeddings (large catalogs only)."""
 
 
-def load_artifact(directory: str | Path, precision: str = "float16") -> LoadedModel:
+def load_artifact(
+    directory: str | Path, precision: str = "float16", expected_digest: str | None = None
+) -> LoadedModel:
     """Verify and load ``directory``.
 
     Args:
         precision: which stored item-embedding copy to score with ("float16" or "int8").
+        expected_digest: if given, refuse any artifact whose `artifact_digest` differs.
 
     Raises:
         ArtifactError: missing, truncated, tampered or inconsistent files.
@@ -51,6 +54,8 @@ def load_artifact(directory: str | Path, precision: str = "float16") -> LoadedMo
         raise ArtifactError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     root = Path(directory)
     manifest = read_manifest(root)
+    if expected_digest:
+        check_digest(root, manifest, expected_digest)
     verify_files(root, manifest)
     try:
         return _build(root, manifest, precision)

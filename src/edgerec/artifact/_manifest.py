@@ -49,6 +49,25 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def artifact_digest(manifest: dict[str, Any]) -> str:
+    """One sha256 naming the whole artifact: the digest of its (name, size, sha256) file list.
+
+    Deployments pin it (``edgerec inspect --expect-digest``, ``EDGEREC_ARTIFACT_DIGEST``); its
+    first 16 hex digits are the version the service reports.
+    """
+    return hashlib.sha256(repr(sorted(manifest["files"].items())).encode()).hexdigest()
+
+
+def check_digest(directory: Path, manifest: dict[str, Any], expected: str) -> None:
+    """Refuse an artifact whose digest is not ``expected`` (the full digest or its version)."""
+    actual = artifact_digest(manifest)
+    wanted = expected.strip().lower().removeprefix("sha256:")
+    if len(wanted) < 16 or not actual.startswith(wanted):
+        raise ArtifactError(
+            f"{directory}: artifact digest is {actual}, expected {expected} (wrong artifact)"
+        )
+
+
 def verify_files(directory: Path, manifest: dict[str, Any]) -> None:
     """Check size and sha256 of every listed file; refuse anything missing, short or altered."""
     for name, entry in manifest["files"].items():

@@ -98,7 +98,8 @@ class App:
 
     def _build(self, directory: Path) -> Engine:
         """Verify, load and index an artifact: all the slow work, done off the event loop."""
-        return Engine(load_artifact(directory), self.reader.catalog())
+        model = load_artifact(directory, expected_digest=self.settings.artifact_digest)
+        return Engine(model, self.reader.catalog())
 
     def _install(self, engine: Engine) -> None:
         """Swap the served engine: a reference assignment, so no request sees a half state."""
@@ -135,6 +136,7 @@ class App:
         return self.engine.version
 
     async def _background(self) -> None:
+        sampler = metrics.ProcessSampler()
         last = time.monotonic()
         next_check = last + self.settings.reload_interval_s
         next_age = last
@@ -146,9 +148,10 @@ class App:
             lag = 0.8 * lag + 0.2 * max(0.0, now - last - _LAG_PROBE_S)
             self.overloaded = lag > self.settings.shed_lag_ms / 1000.0
             last = now
-            if now >= next_age:  # once a second: the gauge is scraped, not read per request
+            if now >= next_age:  # once a second: gauges are scraped, not read per request
                 next_age = now + 1.0
                 metrics.MODEL_AGE.set(time.time() - self._created)
+                sampler.sample()
             if self.settings.reload_interval_s and now >= next_check:
                 next_check = now + self.settings.reload_interval_s
                 if self.watcher.changed():

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgerec.artifact import LoadedModel
+from edgerec.artifact import LoadedModel, artifact_digest
 from edgerec.infer import SASRecScorer
 
 MODEL = "model"
@@ -32,9 +31,7 @@ class Engine:
         self.model = model
         self.vocab = model.vocab
         self.num_items = len(model.vocab)
-        self.version = hashlib.sha256(
-            repr(sorted(model.manifest["files"].items())).encode()
-        ).hexdigest()[:16]
+        self.version = artifact_digest(model.manifest)[:16]
         categories = sorted({category for _, category in catalog.values()})
         self._category_code = {name: code for code, name in enumerate(categories)}
         codes = np.full(self.num_items, -1, dtype=np.int32)

@@ -112,6 +112,17 @@ MODEL_CREATED = Gauge(
     namespace=NAMESPACE,
     multiprocess_mode="max",
 )
+WORKER_MEMORY = Gauge(
+    "worker_resident_memory_bytes",
+    "Resident memory of each worker process (label pid); shared mmapped pages count in each.",
+    namespace=NAMESPACE,
+    multiprocess_mode="liveall",
+)
+CPU = Counter(
+    "cpu_seconds_total",
+    "CPU time (user + system) used by the worker processes.",
+    namespace=NAMESPACE,
+)
 RELOADS = Counter(
     "model_reloads_total", "Artifact reload attempts by result.", ["result"], namespace=NAMESPACE
 )
@@ -126,6 +137,26 @@ def prime() -> None:
         FALLBACKS.labels(source)
     for result in ("ok", "refused"):
         RELOADS.labels(result)
+
+
+class ProcessSampler:
+    """Feeds the worker's own CPU and memory into the shared registry (the dashboard's per-pod
+    panels), since the multiprocess collector drops prometheus_client's process metrics."""
+
+    def __init__(self) -> None:
+        self._cpu = 0.0
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def sample(self) -> None:
+        times = os.times()
+        cpu = times.user + times.system
+        CPU.inc(max(0.0, cpu - self._cpu))
+        self._cpu = cpu
+        try:
+            with open("/proc/self/statm", "rb") as handle:
+                WORKER_MEMORY.set(int(handle.read().split()[1]) * self._page)
+        except OSError:  # not Linux: no per-worker memory series
+            pass
 
 
 def exposition() -> bytes:

@@ -40,6 +40,8 @@ class Settings:
 
     artifact: Path | None = None
     """Artifact directory to serve. Empty: build and serve the built-in demo shop."""
+    artifact_digest: str | None = None
+    """Pinned artifact digest (see `edgerec inspect`); any other artifact is refused. Empty: any."""
     state_dir: Path = Path("edgerec-state")
     """Where the SQLite event store (and the demo artifact) live."""
     host: str = "127.0.0.1"
