@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgerec.data import Interactions, SequenceData, build_sequences
+from edgerec.train import SASRecConfig, train_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,3 +66,13 @@ def planted_interactions(users: int = 300, items: int = 60, seed: int = 0) -> In
 @pytest.fixture
 def planted() -> SequenceData:
     return build_sequences(planted_interactions(), seed=0)
+
+
+@pytest.fixture
+def artifact(tmp_path: Path, planted: SequenceData) -> Path:
+    out = tmp_path / "artifact"
+    config = SASRecConfig(
+        embedding_size=16, num_layers=1, num_heads=1, max_len=8, epochs=2, threads=1
+    )
+    train_model(planted, "hybrid", out, sasrec=config, progress=False)
+    return out

@@ -6,23 +6,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edgerec.data import SequenceData
 from edgerec.serve import App, Secret, Settings
 from edgerec.serve._launch import load_catalog
 from edgerec.serve._store import initialise
-from edgerec.train import SASRecConfig, train_model
 
 TOKEN = "test-token-do-not-log"
-
-
-@pytest.fixture
-def artifact(tmp_path: Path, planted: SequenceData) -> Path:
-    out = tmp_path / "artifact"
-    config = SASRecConfig(
-        embedding_size=16, num_layers=1, num_heads=1, max_len=8, epochs=2, threads=1
-    )
-    train_model(planted, "hybrid", out, sasrec=config, progress=False)
-    return out
 
 
 @pytest.fixture

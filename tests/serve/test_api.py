@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from edgerec.artifact import artifact_digest, read_manifest
 from edgerec.data import SequenceData
@@ -209,3 +210,19 @@ async def test_pinned_digest_refuses_any_other_artifact(
         response = await http.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert_error(response, 409, "artifact_refused")
     assert app.engine is not None and app.engine.version == version
+
+
+async def test_metrics_carry_the_pod_identity(settings: Settings) -> None:
+    app = App(dataclasses.replace(settings, pod="edgerec-7d9f", node="edge-lyon-1"))
+    app.startup()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        await http.get("/healthz")
+        text = (await http.get("/metrics")).text
+    samples = [
+        sample for family in text_string_to_metric_families(text) for sample in family.samples
+    ]
+    assert samples and all(
+        sample.labels.get("pod") == "edgerec-7d9f" and sample.labels.get("node") == "edge-lyon-1"
+        for sample in samples
+    )

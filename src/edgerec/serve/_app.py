@@ -58,6 +58,7 @@ class App:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._identity = settings.identity()
         self.engine: Engine | None = None
         self.cache: Cache = NullCache()
         self.local = ProcessCache(settings.process_cache_size)
@@ -264,7 +265,7 @@ class App:
     async def _metrics(
         self, scope: Scope, receive: Receive, p: dict[str, str]
     ) -> tuple[int, bytes]:
-        return 200, metrics.exposition()
+        return 200, metrics.exposition(self._identity)
 
     async def _openapi(
         self, scope: Scope, receive: Receive, p: dict[str, str]

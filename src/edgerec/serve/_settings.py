@@ -78,6 +78,14 @@ class Settings:
     """Bearer token for /v1/admin/*. Empty: admin endpoints are disabled (403)."""
     log_level: str = "INFO"
     """Log level of the JSON logs on stdout."""
+    pod: str | None = None
+    """Added as label pod to every metric (Kubernetes: the pod name, from the downward API)."""
+    node: str | None = None
+    """Added as label node to every metric (Kubernetes: the node name, from the downward API)."""
+
+    def identity(self) -> dict[str, str]:
+        """The labels naming this pod and node in every metric (empty outside Kubernetes)."""
+        return {name: value for name, value in (("pod", self.pod), ("node", self.node)) if value}
 
     def __post_init__(self) -> None:
         for name in (
