@@ -192,7 +192,7 @@ def scrape(server: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def test_a_scrape_sums_every_worker(server: str, tmp_path: Path) -> None:
+def test_a_scrape_sums_every_worker(server: str) -> None:
     key = (
         "edgerec_http_requests_total",
         frozenset({("route", "/version"), ("method", "GET"), ("status", "200")}),
@@ -212,5 +212,3 @@ def test_a_scrape_sums_every_worker(server: str, tmp_path: Path) -> None:
     }
     assert len(pids) == 2, "both workers should report their memory"
     assert samples[("edgerec_cpu_seconds_total", frozenset())] > 0
-    files = {path.name.split("_")[-1] for path in (tmp_path / "state/prometheus").glob("counter_*")}
-    assert len(files) == 2, "both workers should have counted requests"

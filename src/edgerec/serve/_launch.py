@@ -6,6 +6,7 @@ import csv
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from edgerec.errors import DataError
@@ -83,12 +84,11 @@ def run_granian(settings: Settings) -> None:
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
-    # A fresh multiprocess directory per start: a scrape sums exactly the live workers' files.
-    metrics_dir = settings.state_dir / "prometheus"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
+    # A fresh multiprocess directory per start, private to this server: a scrape sums exactly
+    # its own workers' files, even when several pods share one state directory.
+    metrics_dir = Path(tempfile.mkdtemp(prefix="edgerec-metrics-"))
     os.environ.update(settings.to_env())
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     logger.info(
         "serving %s on http://%s:%d with %d worker(s)",
         settings.artifact,
@@ -96,12 +96,15 @@ def run_granian(settings: Settings) -> None:
         settings.port,
         settings.workers,
     )
-    Granian(
-        "edgerec.serve._asgi:app_from_env",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        log_level=LogLevels(settings.log_level.lower()),
-    ).serve()
+    try:
+        Granian(
+            "edgerec.serve._asgi:app_from_env",
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            factory=True,
+            log_level=LogLevels(settings.log_level.lower()),
+        ).serve()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
