@@ -39,6 +39,8 @@ def test_exported_members() -> None:
         "MODEL_TYPES",
         "PRECISIONS",
         "LoadedModel",
+        "artifact_digest",
+        "check_digest",
         "load_artifact",
         "quantize_int8",
         "read_manifest",

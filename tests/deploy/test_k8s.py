@@ -109,3 +109,16 @@ def test_selectors_find_the_pods(edge: dict[tuple[str, str], dict[str, Any]]) ->
     # The per-node cache is reached on the pod's own node.
     assert edge[("Service", "edgerec-redis")]["spec"]["internalTrafficPolicy"] == "Local"
     assert edge[("Service", "edgerec-metrics")]["spec"]["clusterIP"] == "None"
+
+
+def test_prometheus_finds_the_pods_through_the_headless_service(
+    edge: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    job = next(job for job in config["scrape_configs"] if job["job_name"] == "edgerec")
+    discovery = job["dns_sd_configs"][0]
+    service = edge[("Service", "edgerec-metrics")]
+    namespace = service["metadata"]["namespace"]
+    assert discovery["names"] == [f"edgerec-metrics.{namespace}.svc.cluster.local"]
+    assert discovery["port"] == service["spec"]["ports"][0]["port"]
+    assert service["spec"]["publishNotReadyAddresses"] is True
