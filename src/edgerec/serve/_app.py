@@ -17,8 +17,9 @@ import orjson
 from edgerec.artifact import load_artifact
 from edgerec.errors import ArtifactError
 from edgerec.serve import _metrics as metrics
+from edgerec.serve._batch import Coalescer
 from edgerec.serve._cache import Cache, NullCache, ProcessCache, RedisCache
-from edgerec.serve._engine import MODEL, Engine, Ranked
+from edgerec.serve._engine import MODEL, Engine, Query, Ranked
 from edgerec.serve._http import (
     HTTPError,
     Receive,
@@ -62,6 +63,10 @@ class App:
         self.engine: Engine | None = None
         self.cache: Cache = NullCache()
         self.local = ProcessCache(settings.process_cache_size)
+        self._batcher: tuple[Engine | None, Coalescer[Query, list[Ranked]]] = (
+            None,
+            Coalescer(lambda queries: [], 1),
+        )
         self.overloaded = False
         self.inflight = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -288,7 +293,7 @@ class App:
         cached = self._cached(key)
         if cached is not None:
             return 200, cached
-        ranked = engine.recommend(history, k, exclude, category)
+        ranked = await self._recommend(engine, Query(history, k, exclude, category))
         body = self._answer(ranked, {"user_id": user_id})
         self.local.set(key, body)
         self.cache.set(key, body)
@@ -304,14 +309,14 @@ class App:
             raise HTTPError(422, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
         items = id_list(request.get("items"), "items")
         candidates = request.get("candidates")
-        ranked = engine.recommend(
+        query = Query(
             items,
             parse_k(request.get("k"), self.settings.default_k, self.settings.max_k),
             id_list(request.get("exclude"), "exclude"),
             optional_text(request.get("category"), "category"),
             None if candidates is None else id_list(candidates, "candidates"),
         )
-        return 200, self._answer(ranked, {})
+        return 200, self._answer(await self._recommend(engine, query), {})
 
     async def _similar(
         self, scope: Scope, receive: Receive, p: dict[str, str]
@@ -354,6 +359,14 @@ class App:
         return 200, orjson.dumps({"ok": True, "redis_keys_deleted": deleted})
 
     # ---- helpers ---------------------------------------------------------------------------
+    async def _recommend(self, engine: Engine, query: Query) -> list[Ranked]:
+        """Through the engine's coalescer: concurrent requests are scored as one batch."""
+        bound, batcher = self._batcher
+        if bound is not engine:  # a new engine (reload): a fresh coalescer bound to it
+            batcher = Coalescer(engine.recommend_many, self.settings.max_batch)
+            self._batcher = (engine, batcher)
+        return await batcher.submit(query)
+
     def _authorise(self, scope: Scope) -> None:
         token = self.settings.admin_token
         if token is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +22,17 @@ class Ranked:
     item_id: str
     score: float | None
     source: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """One recommendation request: a history (external ids, oldest first) and its filters."""
+
+    history: Sequence[str]
+    k: int
+    exclude: Sequence[str] = ()
+    category: str | None = None
+    candidates: Sequence[str] | None = None
 
 
 class Engine:
@@ -67,52 +78,79 @@ class Engine:
         self,
         history: Sequence[str],
         k: int,
-        exclude: Iterable[str] = (),
+        exclude: Sequence[str] = (),
         category: str | None = None,
         candidates: Sequence[str] | None = None,
     ) -> list[Ranked]:
-        """Top-``k`` items for a history (external ids, oldest first).
+        """Top-``k`` items for one history; see `recommend_many`."""
+        return self.recommend_many([Query(history, k, exclude, category, candidates)])[0]
+
+    def recommend_many(self, queries: Sequence[Query]) -> list[list[Ranked]]:
+        """Answers for several queries, their users encoded and scored in one matrix product.
 
         Seen and excluded items never come back. With ``candidates``, only those are ranked
         (re-ranking); candidates the model does not know keep their order after the known ones.
         Unknown or empty histories fall back to popularity (source "popular").
         """
-        known = self.vocab.lookup(history)
-        banned = self.vocab.lookup(exclude)
-        if len(known) and candidates is None and self.model.ann is not None:
-            found = self._approximate(known, banned, k, category)
-            if found is not None:
-                return found
-        if len(known):
-            scores = np.array(self.model.scorer.score([known])[0], dtype=np.float32)
-            source = MODEL
-        else:
-            scores = np.array(self.model.popularity.counts, dtype=np.float32)
-            source = POPULAR
+        known = [self.vocab.lookup(query.history) for query in queries]
+        banned = [self.vocab.lookup(query.exclude) for query in queries]
+        answers: list[list[Ranked] | None] = [None] * len(queries)
+        personal = [row for row, history in enumerate(known) if len(history)]
+        if self.model.ann is not None and self._sequential is not None:
+            direct = [row for row in personal if queries[row].candidates is None]
+            if direct:
+                vectors = self._sequential.encoder.encode([known[row] for row in direct])
+                for vector, row in zip(vectors, direct, strict=True):
+                    query = queries[row]
+                    answers[row] = self._approximate(
+                        vector, known[row], banned[row], query.k, query.category
+                    )
+        exact = [row for row in personal if answers[row] is None]
+        if exact:
+            matrix = np.asarray(
+                self.model.scorer.score([known[row] for row in exact]), dtype=np.float32
+            )
+            for scores, row in zip(matrix, exact, strict=True):
+                answers[row] = self._finish(scores, queries[row], known[row], banned[row], MODEL)
+        for row, answer in enumerate(answers):
+            if answer is None:
+                scores = np.array(self.model.popularity.counts, dtype=np.float32)
+                answers[row] = self._finish(scores, queries[row], known[row], banned[row], POPULAR)
+        return [answer or [] for answer in answers]
+
+    def _finish(
+        self, scores: np.ndarray, query: Query, known: np.ndarray, banned: np.ndarray, source: str
+    ) -> list[Ranked]:
+        """Filters (seen, excluded, category, candidates) and top-k over one row of scores."""
         scores[known] = -np.inf
         scores[banned] = -np.inf
-        if category is not None:
-            code = self._category_code.get(category, -2)
+        if query.category is not None:
+            code = self._category_code.get(query.category, -2)
             scores[self._item_category != code] = -np.inf
-        if candidates is not None:
-            return self._rerank(scores, candidates, k, source, set(history) | set(exclude))
-        return self._top(scores, k, source)
+        if query.candidates is not None:
+            dropped = set(query.history) | set(query.exclude)
+            return self._rerank(scores, query.candidates, query.k, source, dropped)
+        return self._top(scores, query.k, source)
 
     def _approximate(
-        self, known: np.ndarray, banned: np.ndarray, k: int, category: str | None
+        self,
+        vector: np.ndarray,
+        known: np.ndarray,
+        banned: np.ndarray,
+        k: int,
+        category: str | None,
     ) -> list[Ranked] | None:
-        """Top-k from ANN candidates, rescored exactly; None when filters leave too few."""
-        assert self.model.ann is not None
-        sequential = self._sequential
-        if sequential is None:
-            return None
-        # Hybrid models: the transition term needs every item's score, so ANN answers use the
-        # sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
-        vector = sequential.encoder.encode([known])
+        """Top-k from ANN candidates for one user vector, rescored exactly; None when filters
+        leave too few.
+
+        Hybrid models: the transition term needs every item's score, so ANN answers use the
+        sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
+        """
+        assert self.model.ann is not None and self._sequential is not None
         wanted = max(ANN_CANDIDATES, 4 * k) + len(known) + len(banned)
-        found = self.model.ann.top(vector, min(wanted, self.num_items))[0]
+        found = self.model.ann.top(vector[None], min(wanted, self.num_items))[0]
         found = found[(found >= 0) & (found < self.num_items)]
-        scores = sequential.item_embeddings[found] @ vector[0]
+        scores = self._sequential.item_embeddings[found] @ vector
         keep = ~np.isin(found, known) & ~np.isin(found, banned)
         if category is not None:
             keep &= self._item_category[found] == self._category_code.get(category, -2)

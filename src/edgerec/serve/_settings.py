@@ -70,6 +70,8 @@ class Settings:
     """Larger event batches get 422."""
     max_inflight: int = 64
     """Requests a worker runs at once before shedding more with 503 + Retry-After."""
+    max_batch: int = 32
+    """Most concurrent recommendation requests a worker scores as one batch (1 = no batching)."""
     shed_lag_ms: float = 25.0
     """Event-loop lag above which a worker sheds new /v1 requests with 503 + Retry-After."""
     reload_interval_s: float = 2.0
@@ -96,6 +98,7 @@ class Settings:
             "max_body_bytes",
             "max_events_per_batch",
             "max_inflight",
+            "max_batch",
             "history_len",
             "cache_ttl_s",
             "process_cache_size",

@@ -1,0 +1,97 @@
+"""Micro-batching: a batch answers exactly what each query alone would, and only batches
+requests that really were concurrent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+
+from edgerec.artifact import load_artifact
+from edgerec.serve import App
+from edgerec.serve._batch import Coalescer
+from edgerec.serve._engine import Engine, Query
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_a_batch_answers_exactly_like_single_queries(artifact: Path) -> None:
+    catalog = {f"sku-{i}": (f"Item {i}", "even" if i % 2 == 0 else "odd") for i in range(60)}
+    engine = Engine(load_artifact(artifact), catalog)
+    queries = [
+        Query(["sku-1", "sku-2"], 5),
+        Query(["nobody-knows-this"], 4),  # popularity fallback
+        Query([], 3),
+        Query(["sku-7"], 6, exclude=["sku-8", "sku-9"]),
+        Query(["sku-3", "sku-4", "sku-5"], 5, category="even"),
+        Query(["sku-3"], 5, candidates=["sku-10", "sku-3", "new-sku", "sku-11"]),
+        Query(["sku-1", "sku-2"], 5),  # a duplicate in the same batch
+    ]
+    together = engine.recommend_many(queries)
+    alone = [engine.recommend_many([query])[0] for query in queries]
+    assert len(together) == len(queries)
+    for batched, single in zip(together, alone, strict=True):
+        assert [r.item_id for r in batched] == [r.item_id for r in single]
+        assert [r.source for r in batched] == [r.source for r in single]
+        for a, b in zip(batched, single, strict=True):
+            assert (a.score is None and b.score is None) or a.score == pytest.approx(
+                b.score, rel=1e-5
+            )
+    assert together[1][0].source == "popular" and together[0][0].source == "model"
+    assert {r.item_id for r in together[3]}.isdisjoint({"sku-7", "sku-8", "sku-9"})
+
+
+async def test_concurrent_submissions_share_a_batch_and_failures_stay_alone() -> None:
+    sizes: list[int] = []
+
+    def run(queries: Sequence[int]) -> list[int]:
+        sizes.append(len(queries))
+        if 13 in queries:
+            raise ValueError("unlucky")
+        return [query * 2 for query in queries]
+
+    coalescer: Coalescer[int, int] = Coalescer(run, max_batch=4)
+    results = await asyncio.gather(
+        *(coalescer.submit(n) for n in range(10)), return_exceptions=True
+    )
+    assert results == [n * 2 for n in range(10)]
+    assert sizes == [4, 4, 2]  # capped at max_batch, nothing lost
+    sizes.clear()
+    results = await asyncio.gather(
+        *(coalescer.submit(n) for n in (12, 13, 14)), return_exceptions=True
+    )
+    assert results[0] == 24 and results[2] == 28
+    assert isinstance(results[1], ValueError)
+    assert sizes == [3, 1, 1, 1]  # the batch failed, then each query alone
+    sizes.clear()
+    assert await coalescer.submit(5) == 10
+    assert sizes == [1]  # a lone request is not held back waiting for company
+
+
+async def test_concurrent_http_requests_are_batched_with_unchanged_answers(app: App) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        paths = [f"/v1/recommendations?u={n}" for n in range(8)]
+        bodies = [{"items": [f"sku-{n}", f"sku-{n + 1}"], "k": 5} for n in range(8)]
+        alone = [(await http.post(p, json=b)).json() for p, b in zip(paths, bodies, strict=True)]
+        _, batcher = app._batcher
+        before = batcher.batches
+        together = await asyncio.gather(
+            *(http.post(p, json=b) for p, b in zip(paths, bodies, strict=True))
+        )
+    # The same items in the same order; scores equal up to float rounding of a batched product.
+    for response, single in zip(together, alone, strict=True):
+        answer = response.json()
+        assert [i["item_id"] for i in answer["items"]] == [i["item_id"] for i in single["items"]]
+        assert [i["score"] for i in answer["items"]] == pytest.approx(
+            [i["score"] for i in single["items"]], rel=1e-5
+        )
+    assert batcher.batches - before < len(paths)
