@@ -6,6 +6,7 @@ Exit status: 0 success, 1 failure (bad data, bad artifact, failed fit), 2 usage 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,10 @@ def serve(
     state_dir: Path | None,
 ) -> None:
     """Serve recommendations over HTTP (flags > EDGEREC_* env > --config TOML > defaults)."""
+    # One worker per core: BLAS threads of their own would fight the other workers. Set before
+    # numpy loads here and inherited by the worker processes.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     from edgerec.serve._launch import launch
     from edgerec.serve._settings import load_settings
 

@@ -72,9 +72,17 @@ class SASRecScorer:
         self.encoder = encoder
         self.item_embeddings = encoder.item_embeddings
         self.num_items = len(self.item_embeddings)
+        # A (d, items) float32 copy for in-memory tables: a batch of users times a contiguous
+        # transposed table runs ~2.5x faster in BLAS than against the transposed view. A
+        # memory-mapped (ANN-sized) table stays shared and uncopied.
+        table = self.item_embeddings
+        in_memory = isinstance(table, np.ndarray) and not isinstance(table, np.memmap)
+        self._by_dim = (
+            np.ascontiguousarray(table.T) if in_memory and table.dtype == np.float32 else table.T
+        )
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        return self.encoder.encode(histories) @ self.item_embeddings.T  # type: ignore[no-any-return]
+        return self.encoder.encode(histories) @ self._by_dim  # type: ignore[no-any-return]
 
 
 def softmax_rows(scores: np.ndarray) -> np.ndarray:

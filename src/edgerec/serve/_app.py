@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import time
@@ -122,6 +123,7 @@ class App:
             datetime.fromisoformat(created).timestamp() if isinstance(created, str) else time.time()
         )
         metrics.MODEL_CREATED.set(self._created)
+        _freeze_heap()
 
     async def reload(self) -> str:
         """Load the artifact again if it changed; keep serving the old one if it is bad."""
@@ -421,6 +423,17 @@ class App:
                 "items": items,
             }
         )
+
+
+def _freeze_heap() -> None:
+    """Exempt the long-lived heap (modules, vocabulary, catalog) from cyclic GC passes.
+
+    Without this, every full collection walks those hundreds of thousands of objects and
+    stalls the event loop for tens of milliseconds: the P99 of every request in flight.
+    Reference counting still frees them when a reload drops the old model.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _last(query: dict[str, list[str]], name: str) -> str | None:
