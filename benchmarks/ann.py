@@ -31,12 +31,12 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--expansion", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--expansion", type=int, nargs="+", default=[1024, 2048, 4096])
     parser.add_argument(
         "--candidates",
         type=int,
-        default=500,
-        help="candidates fetched and rescored exactly (the engine uses 500)",
+        default=1000,
+        help="candidates fetched and rescored exactly (the engine uses 1000, at 2048)",
     )
     args = parser.parse_args()
     rng = np.random.default_rng(0)

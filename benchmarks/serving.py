@@ -3,8 +3,8 @@
     python benchmarks/serving.py --artifact artifacts/Beauty-hybrid
 
 One run, one machine: every server gets core 0 (taskset), the load generators core 1. Reports
-the maximum rate (wrk, closed loop, 8 connections: more would queue past the shedding
-threshold and measure 503s) and open-loop latency at 50% and 80% of
+the maximum rate (wrk, closed loop, 16 connections: enough concurrent requests for edgerec's
+micro-batching; more only queue) and open-loop latency at 50% and 80% of
 edgerec's maximum, then process start -> first 200 OK. Needs wrk (apt-get install wrk) and the
 `train` extra plus fastapi/uvicorn for the reference. Prints a table; asserts nothing.
 """
@@ -33,6 +33,7 @@ from edgerec.serve._store import Event, EventWriter, initialise
 HOST = "127.0.0.1"
 USERS = 5000
 SERVER_CORE, LOAD_CORE = 0, 1
+CONNECTIONS = 16
 
 
 def seed_store(database: Path, artifact: Path, users: int) -> None:
@@ -111,7 +112,7 @@ def measure(
     seconds: int,
     rates: list[float] | None,
 ) -> dict[str, object]:
-    rps = wrk_max_rps(url, script, seconds, LOAD_CORE)
+    rps = wrk_max_rps(url, script, seconds, LOAD_CORE, CONNECTIONS)
     row: dict[str, object] = {"name": name, "rps": rps}
     for label, rate in zip(("50%", "80%"), rates or [], strict=False):
         port = int(url.split(":")[2].split("/")[0])

@@ -1,9 +1,12 @@
 """Artifact size and load time at catalog scale, with generated embeddings (size scaling only).
 
     python benchmarks/size.py --items 1000000 --dim 64
+    python benchmarks/size.py --items 1000000 --keep artifacts/generated-1m   # servable copy
 
 Writes a sasrec-type artifact with (a) float16 + int8 embeddings and (b) int8 only, and prints
-each file's size, the total, and the verified load time.
+each file's size, the total, and the verified load time. ``--keep DIR`` also writes a servable
+artifact as export does at this size (float16 + int8 + the HNSW index) to DIR, for
+benchmarks/serving.py at catalog scale.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from edgerec.artifact import load_artifact, quantize_int8, write_artifact
+from edgerec.artifact._load import ANN_FILE
+from edgerec.infer._ann import ANN_MIN_ITEMS, build_item_index
 
 
 def encoder_weights(
@@ -51,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--keep", type=Path, default=None, help="also write a servable artifact")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     table = rng.normal(scale=0.1, size=(args.items, args.dim)).astype(np.float32)
@@ -89,6 +95,21 @@ def main() -> None:
             )
             for name, size in sizes.items():
                 print(f"    {name:<22} {size / 1e6:>9.2f} MB")
+    if args.keep is not None:
+        writers = {}
+        if args.items >= ANN_MIN_ITEMS:
+            writers = {ANN_FILE: lambda path: build_item_index(table, path)}
+        write_artifact(
+            args.keep,
+            model_type="sasrec",
+            config=config,
+            item_ids=ids,
+            arrays=variants["float16 + int8"],
+            archives={"encoder": encoder_weights(args.dim, 50, 2, rng)},
+            info={"dimensions": {"embedding_size": args.dim}},
+            writers=writers,
+        )
+        print(f"servable artifact written to {args.keep} (files: {sorted(writers) or 'no ANN'})")
 
 
 if __name__ == "__main__":

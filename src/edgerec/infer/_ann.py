@@ -54,7 +54,7 @@ def build_item_index(table: np.ndarray, path: Path) -> None:
 class ItemIndex:
     """Memory-mapped HNSW index; ``top`` returns candidate item indices, best first."""
 
-    def __init__(self, path: Path, expansion_search: int = 512) -> None:
+    def __init__(self, path: Path, expansion_search: int = 2048) -> None:
         index = _index_class().restore(str(path), view=True)
         if index is None:
             raise ValueError(f"{path}: not a usearch index")

@@ -229,8 +229,8 @@ class App:
             else b"application/json"
         )
         await send_bytes(send, status, body, content_type, extra)
-        metrics.REQUESTS.labels(template, method, str(status)).inc()
-        metrics.LATENCY.labels(template).observe(time.perf_counter() - started)
+        metrics.request_counter(template, method, status).inc()
+        metrics.route_latency(template).observe(time.perf_counter() - started)
 
     @staticmethod
     def _match(path: str) -> tuple[str, dict[str, str]]:
@@ -289,7 +289,7 @@ class App:
         category = optional_text(_last(query, "category"), "category")
         user_id = identifier(p["user_id"], "user_id")
         history, newest = self.reader.recent(user_id, self.settings.history_len)
-        metrics.CACHE.labels("sqlite", "hit" if history else "miss").inc()
+        metrics.CACHE_RESULT["sqlite", bool(history)].inc()
         # The newest event id is in the key: a new click or a new model never hits an old entry.
         key = f"{engine.version}:u:{user_id}:{newest}:{k}:{','.join(sorted(exclude))}:{category}"
         cached = self._cached(key)
@@ -385,7 +385,7 @@ class App:
 
     def _cached(self, key: str) -> bytes | None:
         body = self.local.get(key)
-        metrics.CACHE.labels("process", "hit" if body is not None else "miss").inc()
+        metrics.CACHE_RESULT["process", body is not None].inc()
         if body is not None:
             return body
         errors = getattr(self.cache, "errors", 0)
@@ -393,7 +393,7 @@ class App:
         if getattr(self.cache, "errors", 0) > errors:
             metrics.REDIS_ERRORS.inc()
         if isinstance(self.cache, RedisCache):
-            metrics.CACHE.labels("redis", "hit" if body is not None else "miss").inc()
+            metrics.CACHE_RESULT["redis", body is not None].inc()
         if body is not None:
             self.local.set(key, body)
         return body

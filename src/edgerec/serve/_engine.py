@@ -13,7 +13,9 @@ from edgerec.infer import SASRecScorer
 
 MODEL = "model"
 # Candidates fetched from the ANN index per request before exact rescoring and filtering.
-ANN_CANDIDATES = 500
+# With expansion_search 2048: recall@100 0.973 against exact search at 1M generated items
+# (benchmarks/ann.py); 500 candidates at 1024 gave 0.889.
+ANN_CANDIDATES = 1000
 POPULAR = "popular"
 
 
@@ -175,13 +177,17 @@ class Engine:
         return self._top(np.asarray(scores, dtype=np.float32), k, MODEL)
 
     def _top(self, scores: np.ndarray, k: int, source: str) -> list[Ranked]:
-        finite = int(np.isfinite(scores).sum())
-        k = min(k, finite)
+        k = min(k, len(scores))
         if k <= 0:
             return []
-        part = np.argpartition(-scores, k - 1)[:k]
+        # Largest k at the end of the partition: no negated copy of the score row.
+        part = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
         order = part[np.argsort(-scores[part], kind="stable")]
-        return self._ranked(order, scores[order], source)
+        best = scores[order]
+        finite = np.isfinite(best)  # filtered items are -inf: only k values to check
+        if not finite.all():
+            order, best = order[finite], best[finite]
+        return self._ranked(order, best, source)
 
     def _ranked(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
         """Dense indices and their scores (best first) as external-id answers."""

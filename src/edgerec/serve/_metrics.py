@@ -6,8 +6,10 @@ this module is imported, and a scrape of any worker returns the sum over all wor
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -132,11 +134,27 @@ RELOADS = Counter(
 )
 
 
+# Label children resolved once: `labels()` validates and locks on every call, which the hot
+# path pays several times per request.
+CACHE_RESULT = {
+    (layer, hit): CACHE.labels(layer, "hit" if hit else "miss")
+    for layer in ("process", "redis", "sqlite")
+    for hit in (True, False)
+}
+
+
+@functools.cache
+def request_counter(route: str, method: str, status: int) -> Any:
+    return REQUESTS.labels(route, method, str(status))
+
+
+@functools.cache
+def route_latency(route: str) -> Any:
+    return LATENCY.labels(route)
+
+
 def prime() -> None:
     """Pre-initialise label sets so every series exists from the first scrape."""
-    for layer in ("process", "redis", "sqlite"):
-        for result in ("hit", "miss"):
-            CACHE.labels(layer, result)
     for source in ("popular", "unscored"):
         FALLBACKS.labels(source)
     for result in ("ok", "refused"):
