@@ -23,13 +23,16 @@ def wrk_max_rps(
     if script:
         command += ["-s", script]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if errors:
-        raise RuntimeError(f"wrk saw {errors.group(1)} error responses:\n{output}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if not match:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
-    return float(match.group(1))
+    rate = float(match.group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    if errors and total:
+        # Goodput: a worker that sheds answers 503 fast; only 200s count as served.
+        rate *= 1 - int(errors.group(1)) / int(total.group(1))
+    return rate
 
 
 async def _open_loop(

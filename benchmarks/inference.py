@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from edgerec.artifact import load_artifact  # noqa: E402
 from edgerec.data import build_sequences, leave_one_out, read_interactions  # noqa: E402
-from edgerec.serve._engine import Engine  # noqa: E402
+from edgerec.serve._engine import Engine, Query  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -90,6 +90,16 @@ def main() -> None:
     floor = rows[0][1][0]
     for name, (p50, p99) in rows:
         print(f"{name:<45} {p50:>8.3f} {p99:>8.3f} {p50 / floor:>8.1f}")
+    # What micro-batching buys: concurrent requests scored as one batch.
+    print(f"\n{'engine.recommend_many, batch of':<32} {'ms per user (median of batches)':>32}")
+    for size in (1, 4, 8, 16, 32):
+        per_user = []
+        for start in range(0, min(len(external), 64 * size) - size + 1, size):
+            queries = [Query(history, 10) for history in external[start : start + size]]
+            began = time.perf_counter()
+            engine.recommend_many(queries)
+            per_user.append((time.perf_counter() - began) / size)
+        print(f"{size:<32} {np.median(per_user) * 1e3:>32.3f}")
 
 
 if __name__ == "__main__":
