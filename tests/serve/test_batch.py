@@ -82,6 +82,7 @@ async def test_concurrent_http_requests_are_batched_with_unchanged_answers(app: 
         paths = [f"/v1/recommendations?u={n}" for n in range(8)]
         bodies = [{"items": [f"sku-{n}", f"sku-{n + 1}"], "k": 5} for n in range(8)]
         alone = [(await http.post(p, json=b)).json() for p, b in zip(paths, bodies, strict=True)]
+        assert app._batcher is not None
         _, batcher = app._batcher
         before = batcher.batches
         together = await asyncio.gather(

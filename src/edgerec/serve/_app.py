@@ -53,6 +53,7 @@ Handler = Callable[[Scope, Receive, Params], Awaitable[Reply]]
 _LAG_PROBE_S = 0.005
 SESSION_FIELDS = {"items", "k", "exclude", "category", "candidates"}
 _RETRY_AFTER = [(b"retry-after", b"1")]
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class App:
@@ -64,10 +65,7 @@ class App:
         self.engine: Engine | None = None
         self.cache: Cache = NullCache()
         self.local = ProcessCache(settings.process_cache_size)
-        self._batcher: tuple[Engine | None, Coalescer[Query, list[Ranked]]] = (
-            None,
-            Coalescer(lambda queries: [], 1),
-        )
+        self._batcher: tuple[Engine, Coalescer[Query, list[Ranked]]] | None = None
         self.overloaded = False
         self.inflight = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -123,6 +121,7 @@ class App:
             datetime.fromisoformat(created).timestamp() if isinstance(created, str) else time.time()
         )
         metrics.MODEL_CREATED.set(self._created)
+        previous = None  # the old model must not be frozen with the new one
         _freeze_heap()
 
     async def reload(self) -> str:
@@ -229,7 +228,9 @@ class App:
             else b"application/json"
         )
         await send_bytes(send, status, body, content_type, extra)
-        metrics.request_counter(template, method, status).inc()
+        # Any string may arrive as a method: keep the label set (and its cache) bounded.
+        label = method if method in _METHODS else "other"
+        metrics.request_counter(template, label, status).inc()
         metrics.route_latency(template).observe(time.perf_counter() - started)
 
     @staticmethod
@@ -363,11 +364,10 @@ class App:
     # ---- helpers ---------------------------------------------------------------------------
     async def _recommend(self, engine: Engine, query: Query) -> list[Ranked]:
         """Through the engine's coalescer: concurrent requests are scored as one batch."""
-        bound, batcher = self._batcher
-        if bound is not engine:  # a new engine (reload): a fresh coalescer bound to it
-            batcher = Coalescer(engine.recommend_many, self.settings.max_batch)
-            self._batcher = (engine, batcher)
-        return await batcher.submit(query)
+        if self._batcher is None or self._batcher[0] is not engine:
+            # A new engine (start or reload): a fresh coalescer bound to it.
+            self._batcher = (engine, Coalescer(engine.recommend_many, self.settings.max_batch))
+        return await self._batcher[1].submit(query)
 
     def _authorise(self, scope: Scope) -> None:
         token = self.settings.admin_token
