@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -27,3 +28,13 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60) 
             pass
         time.sleep(0.05)
     raise AssertionError("server did not become ready")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Interrupt like Ctrl-C (graceful shutdown); kill if it does not exit within 15 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,20 +17,11 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import DEPLOY, require
-from tests.servers import free_port, wait_ready
+from tests.servers import free_port, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 
 DASHBOARD = DEPLOY / "grafana/dashboards/edgerec.json"
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from edgerec.data import SequenceData
 from edgerec.train import train_model
 from tests.serve.conftest import TOKEN
-from tests.servers import free_port, wait_ready
+from tests.servers import free_port, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -96,11 +95,7 @@ def server(
         wait_ready(url, process)
         yield url
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
         assert TOKEN not in (tmp_path / "server.log").read_text()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.servers import free_port, wait_ready
+from tests.servers import free_port, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +46,7 @@ def servers(tmp_path: Path, artifact: Path) -> Iterator[tuple[int, int]]:
         yield port_a, port_b
     finally:
         for process in (unlimited, limited):
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=15)
+            stop(process)
 
 
 async def hammer(port: int, seconds: float) -> list[tuple[int, float, bytes]]:

@@ -388,12 +388,7 @@ class App:
         metrics.CACHE_RESULT["process", body is not None].inc()
         if body is not None:
             return body
-        errors = getattr(self.cache, "errors", 0)
-        body = self.cache.get(key)
-        if getattr(self.cache, "errors", 0) > errors:
-            metrics.REDIS_ERRORS.inc()
-        if isinstance(self.cache, RedisCache):
-            metrics.CACHE_RESULT["redis", body is not None].inc()
+        body = self.cache.get(key)  # Redis counts its own hits, misses and errors
         if body is not None:
             self.local.set(key, body)
         return body

@@ -27,7 +27,6 @@ class Coalescer(Generic[Q, R]):
         self._max_batch = max_batch
         self._pending: list[tuple[Q, asyncio.Future[R]]] = []
         self.batches = 0
-        self.queries = 0
 
     async def submit(self, query: Q) -> R:
         loop = asyncio.get_running_loop()
@@ -43,7 +42,6 @@ class Coalescer(Generic[Q, R]):
         if self._pending:  # more than one batch waited: the rest go next iteration
             asyncio.get_running_loop().call_soon(self._flush)
         self.batches += 1
-        self.queries += len(batch)
         try:
             answers = self._run([query for query, _ in batch])
         except Exception as exc:

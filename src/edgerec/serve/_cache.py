@@ -13,6 +13,8 @@ import time
 from collections import OrderedDict
 from typing import Protocol
 
+from edgerec.serve import _metrics as metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,8 +26,6 @@ class Cache(Protocol):
 
 class NullCache:
     """No shared cache configured."""
-
-    errors = 0
 
     def get(self, key: str) -> bytes | None:
         return None
@@ -75,13 +75,12 @@ class RedisCache:
         self._ttl = ttl_s
         self._prefix = prefix
         self._down_until = 0.0
-        self.errors = 0
 
     def _available(self) -> bool:
         return time.monotonic() >= self._down_until
 
     def _failed(self, exc: Exception) -> None:
-        self.errors += 1
+        metrics.REDIS_ERRORS.inc()
         self._down_until = time.monotonic() + self.BACKOFF_S
         logger.warning(
             "redis unavailable (%s); serving without it for %.1fs",
@@ -90,6 +89,11 @@ class RedisCache:
         )
 
     def get(self, key: str) -> bytes | None:
+        value = self._fetch(key)
+        metrics.CACHE_RESULT["redis", value is not None].inc()
+        return value
+
+    def _fetch(self, key: str) -> bytes | None:
         if not self._available():
             return None
         try:
