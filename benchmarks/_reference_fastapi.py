@@ -21,7 +21,7 @@ from edgerec.train._sasrec_torch import SASRecNet
 ARTIFACT = Path(os.environ["EDGEREC_ARTIFACT"])
 manifest = json.loads((ARTIFACT / "manifest.json").read_text())
 config = manifest["config"]["sasrec"]
-ids: list[str] = json.loads((ARTIFACT / "items.json").read_text())
+ids: list[str] = np.load(ARTIFACT / "items.npy").tolist()
 index = {item: position for position, item in enumerate(ids)}
 net = SASRecNet(
     len(ids),

@@ -5,7 +5,7 @@
 
 Writes a sasrec-type artifact with (a) float16 + int8 embeddings and (b) int8 only, and prints
 each file's size, the total, and the verified load time. ``--keep DIR`` also writes a servable
-artifact as export does at this size (float16 + int8 + the HNSW index) to DIR, for
+artifact as export does at this size (float16 + int8 + the IVF index) to DIR, for
 benchmarks/serving.py at catalog scale.
 """
 
@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from edgerec.artifact import load_artifact, quantize_int8, write_artifact
-from edgerec.artifact._load import ANN_FILE
 from edgerec.infer._ann import ANN_MIN_ITEMS, build_item_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -100,13 +99,11 @@ def main() -> None:
             for name, size in sizes.items():
                 print(f"    {name:<22} {size / 1e6:>9.2f} MB")
     if args.keep is not None:
-        # Clustered rows, like a trained item table (ann.py's generator): HNSW builds on
-        # unstructured noise take several times longer and say nothing about real catalogs.
+        # Clustered rows, like a trained item table (ann.py's generator): an index over
+        # unstructured noise says nothing about real catalogs.
         table = clustered_table(args.items, args.dim, rng)
         kept_i8, kept_scales = quantize_int8(table)
-        writers = {}
-        if args.items >= ANN_MIN_ITEMS:
-            writers = {ANN_FILE: lambda path: build_item_index(table, path)}
+        ann = build_item_index(table) if args.items >= ANN_MIN_ITEMS else {}
         write_artifact(
             args.keep,
             model_type="sasrec",
@@ -117,12 +114,12 @@ def main() -> None:
                 "item_emb_i8": kept_i8,
                 "item_emb_scales": kept_scales,
                 "item_emb_f16": table.astype(np.float16),
+                **ann,
             },
             archives={"encoder": encoder_weights(args.dim, 50, 2, rng)},
             info={"dimensions": {"embedding_size": args.dim}},
-            writers=writers,
         )
-        print(f"servable artifact written to {args.keep} (files: {sorted(writers) or 'no ANN'})")
+        print(f"servable artifact written to {args.keep} ({'with' if ann else 'no'} ANN index)")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def hybrid_dir(tmp_path: Path, planted: SequenceData) -> Path:
 def test_manifest_lists_every_file_with_its_digest(hybrid_dir: Path) -> None:
     manifest = read_manifest(hybrid_dir)
     expected = {
-        "items.json",
+        "items.npy",
+        "items_order.npy",
         "popularity.npy",
         "encoder.npz",
         "item_emb_f16.npy",

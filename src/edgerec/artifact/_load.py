@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from edgerec.artifact._manifest import check_digest, read_manifest, verify_files
-from edgerec.data._vocab import Vocabulary
+from edgerec.data._vocab import ArrayVocabulary
 from edgerec.errors import ArtifactError
-from edgerec.infer._ann import ItemIndex
+from edgerec.infer._ann import ANN_ARRAYS, ItemIndex
 from edgerec.infer._sasrec import SASRecEncoder
 from edgerec.infer._scorers import (
     HybridScorer,
@@ -23,7 +22,6 @@ from edgerec.infer._scorers import (
 )
 
 PRECISIONS = ("float16", "int8")
-ANN_FILE = "items.usearch"
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,7 @@ class LoadedModel:
     """A verified artifact: the model's scorer, the popularity fallback and the vocabulary."""
 
     manifest: dict[str, Any]
-    vocab: Vocabulary
+    vocab: ArrayVocabulary
     scorer: Scorer
     popularity: PopularityScorer
     ann: ItemIndex | None = None
@@ -71,8 +69,7 @@ def _array(root: Path, name: str) -> np.ndarray:
 
 
 def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
-    ids = json.loads((root / "items.json").read_text(encoding="utf-8"))
-    vocab = Vocabulary(ids)
+    vocab = ArrayVocabulary(_array(root, "items"), _array(root, "items_order"))
     num_items = int(manifest["num_items"])
     if len(vocab) != num_items:
         raise ArtifactError(f"{root}: vocabulary has {len(vocab)} ids, manifest says {num_items}")
@@ -85,7 +82,7 @@ def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
     elif kind == "transitions":
         scorer = _transitions(root, config["transitions"], num_items)
     else:
-        large = ANN_FILE in manifest["files"]
+        large = _has_ann(manifest)
         sequential = SASRecScorer(_encoder(root, config["sasrec"], precision, large))
         scorer = sequential
         if kind == "hybrid":
@@ -93,10 +90,18 @@ def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
             scorer = HybridScorer(sequential, transitions, float(config["hybrid_weight"]))
     if scorer.num_items != num_items:
         raise ArtifactError(f"{root}: model scores {scorer.num_items} items, manifest {num_items}")
-    ann = ItemIndex(root / ANN_FILE) if ANN_FILE in manifest["files"] else None
+    ann = None
+    if _has_ann(manifest):
+        ann = ItemIndex({name: _array(root, name) for name in ANN_ARRAYS})
+        if len(ann) != num_items:
+            raise ArtifactError(f"{root}: ANN index has {len(ann)} items, manifest {num_items}")
     return LoadedModel(
         manifest=manifest, vocab=vocab, scorer=scorer, popularity=popularity, ann=ann
     )
+
+
+def _has_ann(manifest: dict[str, Any]) -> bool:
+    return f"{ANN_ARRAYS[0]}.npy" in manifest["files"]
 
 
 def _transitions(root: Path, config: dict[str, Any], num_items: int) -> TransitionScorer:

@@ -9,7 +9,8 @@ from typing import Any
 
 from edgerec.errors import ArtifactError
 
-FORMAT_VERSION = 1
+# 2: the vocabulary moved from items.json to memory-mappable items.npy + items_order.npy.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 MODEL_TYPES = ("popularity", "transitions", "sasrec", "hybrid")
 _CHUNK = 1 << 20
@@ -39,7 +40,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise ArtifactError(
-            f"{path}: format_version {version!r} is not supported (want {FORMAT_VERSION})"
+            f"{path}: format_version {version!r} is not supported (want {FORMAT_VERSION}); "
+            "export the model again with this version of edgerec"
         )
     if manifest.get("model_type") not in MODEL_TYPES:
         raise ArtifactError(f"{path}: unknown model_type {manifest.get('model_type')!r}")

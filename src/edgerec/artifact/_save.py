@@ -35,7 +35,6 @@ def write_artifact(
     archives: dict[str, dict[str, np.ndarray]],
     info: dict[str, Any],
     extras: Callable[[Path], None] | None = None,
-    writers: dict[str, Callable[[Path], None]] | None = None,
 ) -> dict[str, Any]:
     """Write the artifact and its manifest; replace ``directory`` only once all is written.
 
@@ -48,19 +47,17 @@ def write_artifact(
         archives: ``name -> {key: array}`` written as ``name.npz`` (small weight sets).
         info: further manifest fields (dimensions, fingerprint, metrics...).
         extras: writes unlisted companion files (plots) into the staging directory.
-        writers: ``file name -> function(path)`` for further files covered by the digests.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        (staging / "items.json").write_text(json.dumps(item_ids), encoding="utf-8")
+        for name, array in _vocabulary_arrays(item_ids).items():
+            np.save(staging / f"{name}.npy", array, allow_pickle=False)
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
         for name, members in archives.items():
             np.savez(staging / f"{name}.npz", **members)  # type: ignore[arg-type]
-        for name, write in (writers or {}).items():
-            write(staging / name)
         files = {
             path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
             for path in sorted(staging.iterdir())
@@ -83,6 +80,18 @@ def write_artifact(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest
+
+
+def _vocabulary_arrays(item_ids: list[str]) -> dict[str, np.ndarray]:
+    """``items`` (ids in dense order) and ``items_order`` (the permutation that sorts them)."""
+    if any("\x00" in item for item in item_ids):
+        raise ArtifactError("item ids must not contain NUL characters")
+    ids = np.array(item_ids, dtype=str) if item_ids else np.array([], dtype="<U1")
+    order = np.argsort(ids, kind="stable").astype(np.int32)
+    ranked = ids[order]
+    if len(ranked) > 1 and bool((ranked[1:] == ranked[:-1]).any()):
+        raise ArtifactError("item ids must be unique")
+    return {"items": ids, "items_order": order}
 
 
 def _replace(staging: Path, directory: Path) -> None:

@@ -51,3 +51,69 @@ class Vocabulary:
 
     def external(self, indices: Iterable[int]) -> list[str]:
         return [self._ids[int(position)] for position in indices]
+
+
+class ArrayVocabulary:
+    """The artifact's vocabulary: the ids in dense-index order and the permutation sorting them.
+
+    Both are memory-mapped ``.npy`` arrays, so loading builds nothing (a dict of 1M ids costs
+    ~0.3 s and ~150 MB in every worker) and lookups are binary searches. Same queries as
+    `Vocabulary`.
+    """
+
+    def __init__(self, ids: np.ndarray, order: np.ndarray) -> None:
+        if ids.dtype.kind != "U" or len(ids) != len(order):
+            raise ValueError("vocabulary needs a unicode id array and an order of equal length")
+        self._ids = ids
+        self._order = order
+        self._width = ids.dtype.itemsize // 4
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, external_id: object) -> bool:
+        return isinstance(external_id, str) and self.get(external_id) is not None
+
+    @property
+    def ids(self) -> list[str]:
+        ids: list[str] = self._ids.tolist()
+        return ids
+
+    def positions(self, external_ids: Iterable[str]) -> np.ndarray:
+        """Dense index of every id, -1 where unknown (same length and order as the input)."""
+        wanted = list(external_ids)
+        out = np.full(len(wanted), -1, dtype=np.int64)
+        if not wanted or not len(self._ids):
+            return out
+        # An id wider than the stored ones cannot be known, and the fixed-width cast would
+        # truncate it into a false match; numpy also drops trailing NULs (refused at export).
+        fits = [row for row, value in enumerate(wanted) if len(value) <= self._width]
+        if not fits:
+            return out
+        query = np.array([wanted[row] for row in fits], dtype=self._ids.dtype)
+        found = np.searchsorted(self._ids, query, sorter=self._order)
+        candidate = self._order[np.minimum(found, len(self._ids) - 1)]
+        hit = self._ids[candidate] == query
+        out[np.asarray(fits)[hit]] = candidate[hit]
+        return out
+
+    def get(self, external_id: str) -> int | None:
+        position = int(self.positions([external_id])[0])
+        return None if position < 0 else position
+
+    def index(self, external_id: str) -> int:
+        """Dense index of ``external_id``; raises KeyError when unknown."""
+        position = self.get(external_id)
+        if position is None:
+            raise KeyError(external_id)
+        return position
+
+    def lookup(self, external_ids: Iterable[str]) -> np.ndarray:
+        """Dense indices of known ids, in order; unknown ids are skipped."""
+        found = self.positions(external_ids)
+        return found[found >= 0].astype(np.int32)
+
+    def external(self, indices: Iterable[int]) -> list[str]:
+        rows = indices if isinstance(indices, np.ndarray) else np.fromiter(indices, np.int64)
+        ids: list[str] = self._ids[rows].tolist()
+        return ids

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from edgerec.artifact import load_artifact
 from edgerec.data import SequenceData, leave_one_out
 from edgerec.errors import ArtifactError
@@ -45,7 +43,9 @@ def benchmark_table(
                 "may have been training items, so scoring it here would not be honest"
             )
         # Map this run's dense ids onto the artifact's vocabulary (same ids, maybe other order).
-        remap = np.array([model.vocab.index(item) for item in data.vocab.ids], dtype=np.int64)
+        remap = model.vocab.positions(data.vocab.ids)
+        if (remap < 0).any():
+            raise ArtifactError(f"{directory}: vocabulary lacks items of this data")
         mapped = [remap[history] for history in histories]
         ours[f"{model.manifest['model_type']} ({directory.name})"] = evaluate_ranking(
             model.scorer.score, mapped, remap[targets], data.num_items

@@ -1,73 +1,134 @@
-"""Approximate top-N retrieval for large catalogs: a usearch HNSW graph over item embeddings.
+"""Approximate top-N retrieval for large catalogs: an inverted-file (IVF) index of item embeddings.
 
-Scores are inner products, which graph search handles poorly when item norms differ. Each item
-vector gets one extra coordinate sqrt(M^2 - |x|^2) (M = the largest norm), so all items have
-norm M and the cosine order of (query, 0) equals the inner-product order: plain cosine HNSW then
-answers the model's own question. Candidates are rescored exactly by the engine.
+At export, k-means splits the items into about 2*sqrt(N) lists and stores an int8 copy of the
+table grouped by list. A query scores every list centroid, then scans only the items of the
+`probes` best lists. The scan reads contiguous rows and costs O(probes * N / lists). Measured at
+1M items, 2,000 lists and 16 probes (`benchmarks/ann.py`): ~0.3 ms per query, recall@100 above
+0.95 against exact search. An HNSW graph (usearch) needed ~5 ms for the same recall here.
 
-Built at export time, stored in the artifact with a digest, and memory-mapped at load
-(``view=True``), so workers share one copy.
+int8 rather than float16: numpy casts int8 to float32 about 5x faster than float16, and the
+stored copy is half the size. Candidates are rescored exactly by the engine.
+
+Everything is plain ``.npy`` arrays in the artifact (names in ``ANN_ARRAYS``), covered by the
+manifest digests and memory-mapped at load, so every worker on a node shares one copy.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import math
+from collections.abc import Mapping
 
 import numpy as np
 
 # Catalogs smaller than this are scored exactly: one matrix-vector product is fast enough.
 ANN_MIN_ITEMS = 200_000
-# Measured on generated 200k-item catalogs (benchmarks/ann.py): connectivity 16 and float16
-# storage plateaued near recall@100 0.7; 32 links and float32 reached 0.93 with 500 candidates.
-_CONNECTIVITY = 32
-_EXPANSION_ADD = 256
+ANN_ARRAYS = ("ann_centroids", "ann_offsets", "ann_items", "ann_vectors", "ann_scales")
+# Lists scanned per query. At 1M generated items and 2,000 lists: 8 probes gave recall@100
+# 0.93, 16 gave 0.965, 32 gave 0.977 (benchmarks/ann.py).
+DEFAULT_PROBES = 16
+_KMEANS_ROUNDS = 12
+_SAMPLE_PER_LIST = 64
+_ASSIGN_CELLS = 1 << 25  # points x centroids scored per chunk: 128 MB of float32
 
 
-def _index_class() -> Any:
-    # Imported on first use: small catalogs never pay for loading the library.
-    from usearch.index import Index
-
-    return Index
-
-
-def _augment(table: np.ndarray) -> np.ndarray:
-    table = np.asarray(table, dtype=np.float32)
-    norms = np.linalg.norm(table, axis=1)
-    extra = np.sqrt(np.maximum(norms.max() ** 2 - norms**2, 0.0))
-    return np.ascontiguousarray(np.hstack([table, extra[:, None]]), dtype=np.float32)
+def list_count(items: int) -> int:
+    """How many lists a catalog of ``items`` gets: ~2*sqrt(N), so ~N/2000 items are scanned
+    per probe at 1M."""
+    return max(1, min(items, round(2 * math.sqrt(items))))
 
 
-def build_item_index(table: np.ndarray, path: Path) -> None:
-    """Write an HNSW index of ``table`` rows (keys = dense item indices) to ``path``."""
-    index = _index_class()(
-        ndim=table.shape[1] + 1,
-        metric="cos",
-        dtype="f32",
-        connectivity=_CONNECTIVITY,
-        expansion_add=_EXPANSION_ADD,
+def _nearest(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of the nearest centroid (Euclidean) for every point, in bounded-memory chunks."""
+    half_norms = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
+    chunk = max(1, _ASSIGN_CELLS // len(centroids))
+    out = np.empty(len(points), dtype=np.int64)
+    for start in range(0, len(points), chunk):
+        block = points[start : start + chunk] @ centroids.T - half_norms
+        out[start : start + chunk] = np.argmax(block, axis=1)
+    return out
+
+
+def _kmeans(table: np.ndarray, lists: int, rng: np.random.Generator) -> np.ndarray:
+    """Lloyd's k-means on a sample (64 points per list is plenty to place the centroids)."""
+    sample_size = min(len(table), _SAMPLE_PER_LIST * lists)
+    sample = table[rng.choice(len(table), sample_size, replace=False)]
+    centroids = sample[rng.choice(sample_size, lists, replace=False)].copy()
+    for _ in range(_KMEANS_ROUNDS):
+        assignment = _nearest(sample, centroids)
+        counts = np.bincount(assignment, minlength=lists)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assignment, sample)
+        filled = counts > 0
+        centroids[filled] = sums[filled] / counts[filled, None]
+        # An empty list would never be probed: restart it on a random sample point.
+        centroids[~filled] = sample[rng.choice(sample_size, int((~filled).sum()))]
+    return centroids
+
+
+def build_item_index(table: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """The IVF arrays for ``table`` rows (row i = dense item index i), keyed by ``ANN_ARRAYS``."""
+    table = np.ascontiguousarray(table, dtype=np.float32)
+    lists = list_count(len(table))
+    centroids = _kmeans(table, lists, np.random.default_rng(seed))
+    assignment = _nearest(table, centroids)
+    items = np.argsort(assignment, kind="stable").astype(np.int32)
+    offsets = np.zeros(lists + 1, dtype=np.int64)
+    np.cumsum(np.bincount(assignment, minlength=lists), out=offsets[1:])
+    grouped = table[items]
+    peak = np.abs(grouped).max(axis=1)
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    vectors = np.clip(np.rint(grouped / scales[:, None]), -127, 127).astype(np.int8)
+    return dict(
+        zip(ANN_ARRAYS, (centroids, offsets, items, vectors, scales), strict=True),
     )
-    index.add(np.arange(len(table), dtype=np.uint64), _augment(table))
-    index.save(str(path))
 
 
 class ItemIndex:
-    """Memory-mapped HNSW index; ``top`` returns candidate item indices, best first."""
+    """The IVF index over memory-mapped arrays; ``top`` returns candidate item indices."""
 
-    def __init__(self, path: Path, expansion_search: int = 2048) -> None:
-        index = _index_class().restore(str(path), view=True)
-        if index is None:
-            raise ValueError(f"{path}: not a usearch index")
-        index.expansion_search = expansion_search
-        self._index = index
+    def __init__(self, arrays: Mapping[str, np.ndarray], probes: int = DEFAULT_PROBES) -> None:
+        self._centroids = np.asarray(arrays["ann_centroids"], dtype=np.float32)
+        self._offsets = np.asarray(arrays["ann_offsets"], dtype=np.int64)
+        self._items = arrays["ann_items"]
+        self._vectors = arrays["ann_vectors"]
+        self._scales = arrays["ann_scales"]
+        lists = len(self._centroids)
+        if len(self._offsets) != lists + 1 or int(self._offsets[-1]) != len(self._items):
+            raise ValueError("ANN offsets do not match its lists and items")
+        if len(self._vectors) != len(self._items) or len(self._scales) != len(self._items):
+            raise ValueError("ANN vectors, scales and items differ in length")
+        self.probes = min(probes, lists)
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._items)
 
     def top(self, vectors: np.ndarray, count: int) -> np.ndarray:
-        """(batch, count) item indices of the largest inner products per query row."""
+        """(batch, count) item indices with the largest approximate inner products, best first;
+        rows are padded with -1 when the probed lists hold fewer than ``count`` items."""
         queries = np.asarray(vectors, dtype=np.float32)
-        queries = np.hstack([queries, np.zeros((len(queries), 1), dtype=np.float32)])
-        matches = self._index.search(np.ascontiguousarray(queries), count)
-        keys = np.asarray(matches.keys, dtype=np.int64)
-        return keys.reshape(len(queries), -1)
+        lists = len(self._centroids)
+        probed = np.argpartition(queries @ self._centroids.T, lists - self.probes, axis=1)
+        out = np.full((len(queries), count), -1, dtype=np.int64)
+        for row, query in enumerate(queries):
+            found = self._scan(query, probed[row, lists - self.probes :], count)
+            out[row, : len(found)] = found
+        return out
+
+    def _scan(self, query: np.ndarray, lists: np.ndarray, count: int) -> np.ndarray:
+        starts, ends = self._offsets[lists], self._offsets[lists + 1]
+        # One slice per list: contiguous reads, ~40% faster than gathering the rows at once.
+        scores = np.concatenate(
+            [
+                (self._vectors[lo:hi].astype(np.float32) @ query) * self._scales[lo:hi]
+                for lo, hi in zip(starts, ends, strict=True)
+            ]
+        )
+        order = np.arange(len(scores))
+        if len(scores) > count:
+            order = np.argpartition(scores, len(scores) - count)[len(scores) - count :]
+        order = order[np.argsort(-scores[order])]
+        # Position in the concatenated scores -> row of the grouped table.
+        ends_at = np.cumsum(ends - starts)
+        which = np.searchsorted(ends_at, order, side="right")
+        rows = starts[which] + order - (ends_at[which] - (ends - starts)[which])
+        return np.asarray(self._items[rows], dtype=np.int64)

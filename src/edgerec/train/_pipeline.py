@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from edgerec.artifact import quantize_int8, write_artifact
-from edgerec.artifact._load import ANN_FILE
 from edgerec.data import SequenceData, leave_one_out
 from edgerec.errors import ConfigError, DataError
 from edgerec.evaluate import evaluate_ranking, ndcg, rank_targets
@@ -146,7 +145,7 @@ def train_model(
     }
     manifest: dict[str, Any] = {"model_type": model, "config": config, **info}
     if out is not None:
-        arrays, archives = _export_arrays(pop.counts, trans, sequential)
+        arrays, archives = _export_arrays(pop.counts, trans, sequential, ann_min_items)
         manifest = write_artifact(
             out,
             model_type=model,
@@ -156,18 +155,9 @@ def train_model(
             archives=archives,
             info=info,
             extras=lambda staging: _write_reports(staging, history, metrics),
-            writers=_ann_writer(sequential, ann_min_items),
         )
     logger.info("%s valid %s test %s", model, valid, test)
     return TrainOutcome(scorer, manifest, valid, test, history, net)
-
-
-def _ann_writer(sequential: SASRecScorer | None, minimum: int) -> dict[str, Callable[[Path], None]]:
-    """An HNSW index file for catalogs of at least ``minimum`` items (exact scoring below)."""
-    if sequential is None or sequential.num_items < minimum:
-        return {}
-    table = sequential.item_embeddings
-    return {ANN_FILE: lambda path: build_item_index(table, path)}
 
 
 def _choose_weight(
@@ -198,7 +188,10 @@ def _dimensions(sequential: SASRecScorer | None) -> dict[str, int]:
 
 
 def _export_arrays(
-    counts: np.ndarray, trans: TransitionScorer | None, sequential: SASRecScorer | None
+    counts: np.ndarray,
+    trans: TransitionScorer | None,
+    sequential: SASRecScorer | None,
+    ann_min_items: int,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
     arrays: dict[str, np.ndarray] = {"popularity": counts}
     archives: dict[str, dict[str, np.ndarray]] = {}
@@ -215,6 +208,8 @@ def _export_arrays(
             item_emb_f16=table.astype(np.float16), item_emb_i8=quantized, item_emb_scales=scales
         )
         archives["encoder"] = sequential.encoder.w
+        if sequential.num_items >= ann_min_items:
+            arrays.update(build_item_index(table))
     return arrays, archives
 
 
