@@ -9,6 +9,8 @@ import pytest
 
 from edgerec.artifact import load_artifact, write_artifact
 from edgerec.data import ArrayVocabulary, Vocabulary
+from edgerec.data import _vocab as vocab_module
+from edgerec.data._vocab import DICT_MAX_IDS
 from edgerec.errors import ArtifactError
 
 IDS = ["sku-10", "sku-2", "café-☕", "a", "sku-1", "Z", "sku-100", "日本"]
@@ -27,7 +29,11 @@ def stored(tmp_path: Path, ids: list[str]) -> ArrayVocabulary:
     return load_artifact(tmp_path / "model").vocab
 
 
-def test_lookups_match_the_dict_vocabulary(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dict_max", [DICT_MAX_IDS, 0], ids=["dict", "bisection"])
+def test_lookups_match_the_dict_vocabulary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dict_max: int
+) -> None:
+    monkeypatch.setattr(vocab_module, "DICT_MAX_IDS", dict_max)
     vocab, reference = stored(tmp_path, IDS), Vocabulary(IDS)
     assert vocab.ids == IDS and len(vocab) == len(IDS)
     queries = [*IDS, "sku-1000", "sku-", "", "b", "sku-10 ", "zzzzzzzzzzzzzzzzzzzzzzzz"]
@@ -43,8 +49,9 @@ def test_lookups_match_the_dict_vocabulary(tmp_path: Path) -> None:
 
 
 def test_an_id_longer_than_every_stored_one_is_not_truncated_into_a_match(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(vocab_module, "DICT_MAX_IDS", 0)
     vocab = stored(tmp_path, ["abc", "ab"])
     assert vocab.get("abcd") is None and vocab.get("abc") == 0
 

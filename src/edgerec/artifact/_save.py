@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edgerec.artifact._manifest import FORMAT_VERSION, MANIFEST, sha256_file
+from edgerec.artifact._manifest import FORMAT_VERSION, MANIFEST, file_digest
 from edgerec.errors import ArtifactError
 
 
@@ -59,7 +59,7 @@ def write_artifact(
         for name, members in archives.items():
             np.savez(staging / f"{name}.npz", **members)  # type: ignore[arg-type]
         files = {
-            path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+            path.name: {"blake3": file_digest(path), "bytes": path.stat().st_size}
             for path in sorted(staging.iterdir())
         }
         manifest = {
@@ -83,10 +83,11 @@ def write_artifact(
 
 
 def _vocabulary_arrays(item_ids: list[str]) -> dict[str, np.ndarray]:
-    """``items`` (ids in dense order) and ``items_order`` (the permutation that sorts them)."""
+    """``items`` (UTF-8 ids in dense order) and ``items_order`` (the permutation sorting them)."""
     if any("\x00" in item for item in item_ids):
         raise ArtifactError("item ids must not contain NUL characters")
-    ids = np.array(item_ids, dtype=str) if item_ids else np.array([], dtype="<U1")
+    encoded = [item.encode() for item in item_ids]
+    ids = np.array(encoded, dtype=np.bytes_) if encoded else np.array([], dtype="S1")
     order = np.argsort(ids, kind="stable").astype(np.int32)
     ranked = ids[order]
     if len(ranked) > 1 and bool((ranked[1:] == ranked[:-1]).any()):

@@ -53,20 +53,29 @@ class Vocabulary:
         return [self._ids[int(position)] for position in indices]
 
 
-class ArrayVocabulary:
-    """The artifact's vocabulary: the ids in dense-index order and the permutation sorting them.
+# Up to this many ids the artifact vocabulary also builds a dict at load (~30 ms at 100k): a
+# lookup then costs ~0.1 us instead of a ~10 us binary search.
+DICT_MAX_IDS = 100_000
 
-    Both are memory-mapped ``.npy`` arrays, so loading builds nothing (a dict of 1M ids costs
-    ~0.3 s and ~150 MB in every worker) and lookups are binary searches. Same queries as
-    `Vocabulary`.
+
+class ArrayVocabulary:
+    """The artifact's vocabulary: UTF-8 ids in dense-index order and the permutation sorting them.
+
+    Both are memory-mapped ``.npy`` arrays, so a large catalog loads without building anything
+    (a dict of 1M ids costs ~0.3 s and ~150 MB in every worker) and is searched by bisection.
+    Same queries as `Vocabulary`.
     """
 
     def __init__(self, ids: np.ndarray, order: np.ndarray) -> None:
-        if ids.dtype.kind != "U" or len(ids) != len(order):
-            raise ValueError("vocabulary needs a unicode id array and an order of equal length")
-        self._ids = ids
-        self._order = order
-        self._width = ids.dtype.itemsize // 4
+        if ids.dtype.kind != "S" or len(ids) != len(order):
+            raise ValueError("vocabulary needs a bytes id array and an order of equal length")
+        # Plain ndarray views: indexing a np.memmap costs a few microseconds more per call.
+        self._ids = np.asarray(ids)
+        self._order = np.asarray(order)
+        self._width = ids.dtype.itemsize
+        self._small: dict[str, int] | None = None
+        if len(ids) <= DICT_MAX_IDS:
+            self._small = dict(zip(self.ids, range(len(ids)), strict=True))
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -76,19 +85,19 @@ class ArrayVocabulary:
 
     @property
     def ids(self) -> list[str]:
-        ids: list[str] = self._ids.tolist()
-        return ids
+        return [value.decode() for value in self._ids.tolist()]
 
     def positions(self, external_ids: Iterable[str]) -> np.ndarray:
         """Dense index of every id, -1 where unknown (same length and order as the input)."""
-        wanted = list(external_ids)
+        if self._small is not None:
+            small = self._small
+            return np.array([small.get(value, -1) for value in external_ids], dtype=np.int64)
+        wanted = [value.encode() for value in external_ids]
         out = np.full(len(wanted), -1, dtype=np.int64)
-        if not wanted or not len(self._ids):
-            return out
         # An id wider than the stored ones cannot be known, and the fixed-width cast would
         # truncate it into a false match; numpy also drops trailing NULs (refused at export).
         fits = [row for row, value in enumerate(wanted) if len(value) <= self._width]
-        if not fits:
+        if not fits or not len(self._ids):
             return out
         query = np.array([wanted[row] for row in fits], dtype=self._ids.dtype)
         found = np.searchsorted(self._ids, query, sorter=self._order)
@@ -115,5 +124,4 @@ class ArrayVocabulary:
 
     def external(self, indices: Iterable[int]) -> list[str]:
         rows = indices if isinstance(indices, np.ndarray) else np.fromiter(indices, np.int64)
-        ids: list[str] = self._ids[rows].tolist()
-        return ids
+        return [value.decode() for value in self._ids[rows].tolist()]
