@@ -34,7 +34,8 @@ def test_manifest_lists_every_file_with_its_digest(hybrid_dir: Path) -> None:
     manifest = read_manifest(hybrid_dir)
     expected = {
         "items.npy",
-        "items_order.npy",
+        "items_sorted.npy",
+        "items_sorted_index.npy",
         "popularity.npy",
         "encoder.npz",
         "item_emb_f16.npy",

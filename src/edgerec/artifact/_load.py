@@ -69,7 +69,9 @@ def _array(root: Path, name: str) -> np.ndarray:
 
 
 def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
-    vocab = ArrayVocabulary(_array(root, "items"), _array(root, "items_order"))
+    vocab = ArrayVocabulary(
+        _array(root, "items"), _array(root, "items_sorted"), _array(root, "items_sorted_index")
+    )
     num_items = int(manifest["num_items"])
     if len(vocab) != num_items:
         raise ArtifactError(f"{root}: vocabulary has {len(vocab)} ids, manifest says {num_items}")

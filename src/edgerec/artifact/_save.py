@@ -83,7 +83,8 @@ def write_artifact(
 
 
 def _vocabulary_arrays(item_ids: list[str]) -> dict[str, np.ndarray]:
-    """``items`` (UTF-8 ids in dense order) and ``items_order`` (the permutation sorting them)."""
+    """``items`` (UTF-8 ids in dense order), ``items_sorted`` and ``items_sorted_index`` (the
+    dense index of each sorted id): what `ArrayVocabulary` searches."""
     if any("\x00" in item for item in item_ids):
         raise ArtifactError("item ids must not contain NUL characters")
     encoded = [item.encode() for item in item_ids]
@@ -92,7 +93,7 @@ def _vocabulary_arrays(item_ids: list[str]) -> dict[str, np.ndarray]:
     ranked = ids[order]
     if len(ranked) > 1 and bool((ranked[1:] == ranked[:-1]).any()):
         raise ArtifactError("item ids must be unique")
-    return {"items": ids, "items_order": order}
+    return {"items": ids, "items_sorted": ranked, "items_sorted_index": order}
 
 
 def _replace(staging: Path, directory: Path) -> None:

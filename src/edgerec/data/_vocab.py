@@ -59,20 +59,24 @@ DICT_MAX_IDS = 100_000
 
 
 class ArrayVocabulary:
-    """The artifact's vocabulary: UTF-8 ids in dense-index order and the permutation sorting them.
+    """The artifact's vocabulary: UTF-8 ids in dense-index order, the same ids sorted, and the
+    dense index of each sorted id.
 
-    Both are memory-mapped ``.npy`` arrays, so a large catalog loads without building anything
+    All are memory-mapped ``.npy`` arrays, so a large catalog loads without building anything
     (a dict of 1M ids costs ~0.3 s and ~150 MB in every worker) and is searched by bisection.
     Same queries as `Vocabulary`.
     """
 
-    def __init__(self, ids: np.ndarray, order: np.ndarray) -> None:
-        if ids.dtype.kind != "S" or len(ids) != len(order):
-            raise ValueError("vocabulary needs a bytes id array and an order of equal length")
+    def __init__(self, ids: np.ndarray, sorted_ids: np.ndarray, sorted_index: np.ndarray) -> None:
+        if not (ids.dtype.kind == sorted_ids.dtype.kind == "S") or not (
+            len(ids) == len(sorted_ids) == len(sorted_index)
+        ):
+            raise ValueError("vocabulary needs bytes id arrays and an index of equal length")
         # Plain ndarray views: indexing a np.memmap costs a few microseconds more per call.
         self._ids = np.asarray(ids)
-        self._order = np.asarray(order)
-        self._width = ids.dtype.itemsize
+        self._sorted = np.asarray(sorted_ids)
+        self._sorted_index = np.asarray(sorted_index)
+        self._width = sorted_ids.dtype.itemsize
         self._small: dict[str, int] | None = None
         if len(ids) <= DICT_MAX_IDS:
             self._small = dict(zip(self.ids, range(len(ids)), strict=True))
@@ -99,11 +103,12 @@ class ArrayVocabulary:
         fits = [row for row, value in enumerate(wanted) if len(value) <= self._width]
         if not fits or not len(self._ids):
             return out
-        query = np.array([wanted[row] for row in fits], dtype=self._ids.dtype)
-        found = np.searchsorted(self._ids, query, sorter=self._order)
-        candidate = self._order[np.minimum(found, len(self._ids) - 1)]
-        hit = self._ids[candidate] == query
-        out[np.asarray(fits)[hit]] = candidate[hit]
+        query = np.array([wanted[row] for row in fits], dtype=self._sorted.dtype)
+        # A sorted copy rather than `sorter=`: numpy checks a sorter's bounds on every call,
+        # O(N) (~0.25 ms at 1M ids).
+        found = np.minimum(np.searchsorted(self._sorted, query), len(self._sorted) - 1)
+        hit = self._sorted[found] == query
+        out[np.asarray(fits)[hit]] = self._sorted_index[found[hit]]
         return out
 
     def get(self, external_id: str) -> int | None:

@@ -87,11 +87,13 @@ class ItemIndex:
     """The IVF index over memory-mapped arrays; ``top`` returns candidate item indices."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray], probes: int = DEFAULT_PROBES) -> None:
+        # Plain ndarray views of the memory maps: np.memmap slicing costs microseconds per
+        # call, and a query slices every probed list.
         self._centroids = np.asarray(arrays["ann_centroids"], dtype=np.float32)
         self._offsets = np.asarray(arrays["ann_offsets"], dtype=np.int64)
-        self._items = arrays["ann_items"]
-        self._vectors = arrays["ann_vectors"]
-        self._scales = arrays["ann_scales"]
+        self._items = np.asarray(arrays["ann_items"])
+        self._vectors = np.asarray(arrays["ann_vectors"])
+        self._scales = np.asarray(arrays["ann_scales"])
         lists = len(self._centroids)
         if len(self._offsets) != lists + 1 or int(self._offsets[-1]) != len(self._items):
             raise ValueError("ANN offsets do not match its lists and items")

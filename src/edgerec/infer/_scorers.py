@@ -57,12 +57,31 @@ class TransitionScorer:
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(histories), self.num_items), dtype=np.float32)
-        for row, history in enumerate(histories):
-            recent = np.asarray(history[-self.history_len :])[::-1]
-            for age, item in enumerate(recent):
-                lo, hi = self.indptr[item], self.indptr[item + 1]
-                out[row, self.indices[lo:hi]] += self.data[lo:hi] * self.history_decay**age
+        self.add_into(out, histories, 1.0)
         return out
+
+    def add_into(self, out: np.ndarray, histories: Sequence[np.ndarray], weight: float) -> None:
+        """``out += weight * score(histories)``, touching only the transitions' entries."""
+        rows, columns, values = self._entries(histories)
+        if len(columns):
+            # add.at: two recent items can lead to the same next item.
+            flat = out.reshape(-1)
+            np.add.at(flat, rows * self.num_items + columns, np.float32(weight) * values)
+
+    def _entries(self, histories: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """(row, item, weight) of every transition the recent history items contribute."""
+        recent = [np.asarray(history[-self.history_len :])[::-1] for history in histories]
+        items = np.concatenate([np.zeros(0, dtype=np.int64), *recent]).astype(np.int64)
+        ages = np.concatenate([np.zeros(0, dtype=np.int64), *(np.arange(len(r)) for r in recent)])
+        owners = np.repeat(np.arange(len(recent)), [len(r) for r in recent])
+        starts, lengths = self.indptr[items], self.indptr[items + 1] - self.indptr[items]
+        total = int(lengths.sum())
+        # Positions of every CSR segment, concatenated: start of its segment + offset inside.
+        shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        positions = shift + np.arange(total)
+        decay = np.float32(self.history_decay) ** ages.astype(np.float32)
+        values = self.data[positions] * np.repeat(decay, lengths)
+        return np.repeat(owners, lengths), self.indices[positions].astype(np.int64), values
 
 
 class SASRecScorer:
@@ -112,7 +131,12 @@ class HybridScorer:
         self.num_items = sequential.num_items
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        probabilities = softmax_rows(self.sequential.score(histories))
-        if self.weight == 0.0:
-            return probabilities
-        return fuse(probabilities, self.transitions.score(histories), self.weight)
+        # In place on the fresh score matrix: at serving batch sizes the temporaries of
+        # softmax_rows + fuse cost more than the arithmetic.
+        scores = np.asarray(self.sequential.score(histories), dtype=np.float32)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        if self.weight != 0.0:
+            self.transitions.add_into(scores, histories, self.weight)
+        return scores
