@@ -158,6 +158,8 @@ class App:
             if now >= next_age:  # once a second: gauges are scraped, not read per request
                 next_age = now + 1.0
                 metrics.MODEL_AGE.set(time.time() - self._created)
+                metrics.INFLIGHT.set(self.inflight)
+                metrics.TALLY.flush()
                 sampler.sample()
             if self.settings.reload_interval_s and now >= next_check:
                 next_check = now + self.settings.reload_interval_s
@@ -193,7 +195,6 @@ class App:
         method = scope["method"]
         template, params = self._match(scope["path"])
         status, body, extra = 500, b"", []
-        metrics.INFLIGHT.inc()
         self.inflight += 1
         try:
             handler = self._routes.get((method, template))
@@ -209,7 +210,7 @@ class App:
                 )
             busy = self.overloaded or self.inflight > self.settings.max_inflight
             if busy and template.startswith("/v1/"):
-                metrics.SHED.inc()
+                metrics.TALLY.count(metrics.SHED)
                 raise HTTPError(
                     503, "overloaded", "worker is overloaded, retry shortly", _RETRY_AFTER
                 )
@@ -220,7 +221,6 @@ class App:
             logger.exception("unhandled error on %s %s", method, template)
             status, body = 500, HTTPError(500, "internal", "internal error").body()
         finally:
-            metrics.INFLIGHT.dec()
             self.inflight -= 1
         content_type = (
             b"text/plain; version=0.0.4"
@@ -230,8 +230,8 @@ class App:
         await send_bytes(send, status, body, content_type, extra)
         # Any string may arrive as a method: keep the label set (and its cache) bounded.
         label = method if method in _METHODS else "other"
-        metrics.request_counter(template, label, status).inc()
-        metrics.route_latency(template).observe(time.perf_counter() - started)
+        metrics.TALLY.count(metrics.request_counter(template, label, status))
+        metrics.TALLY.observe(metrics.route_latency(template), time.perf_counter() - started)
 
     @staticmethod
     def _match(path: str) -> tuple[str, dict[str, str]]:
@@ -273,6 +273,7 @@ class App:
     async def _metrics(
         self, scope: Scope, receive: Receive, p: dict[str, str]
     ) -> tuple[int, bytes]:
+        metrics.INFLIGHT.set(self.inflight)
         return 200, metrics.exposition(self._identity)
 
     async def _openapi(
@@ -290,7 +291,7 @@ class App:
         category = optional_text(_last(query, "category"), "category")
         user_id = identifier(p["user_id"], "user_id")
         history, newest = self.reader.recent(user_id, self.settings.history_len)
-        metrics.CACHE_RESULT["sqlite", bool(history)].inc()
+        metrics.TALLY.count(metrics.CACHE_RESULT["sqlite", bool(history)])
         # The newest event id is in the key: a new click or a new model never hits an old entry.
         key = f"{engine.version}:u:{user_id}:{newest}:{k}:{','.join(sorted(exclude))}:{category}"
         cached = self._cached(key)
@@ -385,7 +386,7 @@ class App:
 
     def _cached(self, key: str) -> bytes | None:
         body = self.local.get(key)
-        metrics.CACHE_RESULT["process", body is not None].inc()
+        metrics.TALLY.count(metrics.CACHE_RESULT["process", body is not None])
         if body is not None:
             return body
         body = self.cache.get(key)  # Redis counts its own hits, misses and errors
@@ -408,7 +409,7 @@ class App:
             items.append(item)
         source = ranked[0].source if ranked else MODEL
         if source != MODEL:
-            metrics.FALLBACKS.labels(source).inc()
+            metrics.TALLY.count(metrics.FALLBACKS.labels(source))
         return orjson.dumps(
             {
                 "ok": True,
