@@ -13,7 +13,7 @@ from edgerec.infer import SASRecScorer
 
 MODEL = "model"
 # Candidates fetched from the ANN index per request (at least 4k) before exact rescoring and
-# filtering. With 16 probes and 200 candidates: recall@100 above 0.95 against exact search at 1M
+# filtering. With 12 probes and 200 candidates: recall@100 0.97 against exact search at 1M
 # generated items (benchmarks/ann.py).
 ANN_CANDIDATES = 200
 POPULAR = "popular"
@@ -153,7 +153,7 @@ class Engine:
         found = self.model.ann.top(vector[None], min(wanted, self.num_items))[0]
         found = found[(found >= 0) & (found < self.num_items)]
         scores = self._sequential.item_embeddings[found] @ vector
-        keep = ~np.isin(found, known) & ~np.isin(found, banned)
+        keep = ~np.isin(found, np.concatenate([known, banned]))
         if category is not None:
             keep &= self._item_category[found] == self._category_code.get(category, -2)
         if int(keep.sum()) < k:
