@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--probes", type=int, nargs="+", default=[8, 16, 32])
+    parser.add_argument("--probes", type=int, nargs="+", default=[8, 10, 12, 16, 32])
     parser.add_argument(
         "--candidates",
         type=int,

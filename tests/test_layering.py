@@ -48,6 +48,7 @@ def test_exported_members() -> None:
         "write_artifact",
     }
     assert set(edgerec.data.__all__) == {
+        "ArrayVocabulary",
         "FORMATS",
         "Interactions",
         "LeaveOneOutSplit",

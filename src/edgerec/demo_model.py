@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from edgerec.artifact import read_manifest
 from edgerec.demo import build_demo
+from edgerec.errors import ArtifactError
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +23,7 @@ def ensure_demo(directory: Path) -> tuple[Path, Path]:
 
     artifact = directory / "artifact"
     catalog = directory / "catalog.csv"
-    if (artifact / "manifest.json").exists() and catalog.exists():
+    if catalog.exists() and _readable(artifact):
         return artifact, catalog
     catalog, events = build_demo(directory)
     try:
@@ -35,3 +37,12 @@ def ensure_demo(directory: Path) -> tuple[Path, Path]:
     config = SASRecConfig(epochs=20, max_minutes=1.0, patience=3, batch_size=256)
     train_model(data, model, artifact, sasrec=config, progress=False)
     return artifact, catalog
+
+
+def _readable(artifact: Path) -> bool:
+    """False when missing or written in an older artifact format (then it is rebuilt)."""
+    try:
+        read_manifest(artifact)
+    except ArtifactError:
+        return False
+    return True
