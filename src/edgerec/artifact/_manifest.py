@@ -11,7 +11,7 @@ from blake3 import blake3
 
 from edgerec.errors import ArtifactError
 
-# 2: the vocabulary moved from items.json to memory-mappable items.npy + items_order.npy, and
+# 2: the vocabulary moved from items.json to memory-mappable items.npy + items_sorted*.npy, and
 # file digests from sha256 to BLAKE3.
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
