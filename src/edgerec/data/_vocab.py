@@ -124,8 +124,11 @@ class ArrayVocabulary:
 
     def lookup(self, external_ids: Iterable[str]) -> np.ndarray:
         """Dense indices of known ids, in order; unknown ids are skipped."""
-        found = self.positions(external_ids)
-        return found[found >= 0].astype(np.int32)
+        if self._small is not None:  # the request path of every small catalog: no detour
+            found = [index for index in map(self._small.get, external_ids) if index is not None]
+            return np.array(found, dtype=np.int32)
+        positions = self.positions(external_ids)
+        return positions[positions >= 0].astype(np.int32)
 
     def external(self, indices: Iterable[int]) -> list[str]:
         rows = indices if isinstance(indices, np.ndarray) else np.fromiter(indices, np.int64)

@@ -17,6 +17,8 @@ MODEL = "model"
 # generated items (benchmarks/ann.py).
 ANN_CANDIDATES = 200
 POPULAR = "popular"
+_NONE = np.zeros(0, dtype=np.int32)
+_NONE.setflags(write=False)  # shared by every query without exclusions
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class Engine:
         Unknown or empty histories fall back to popularity (source "popular").
         """
         known = [self.vocab.lookup(query.history) for query in queries]
-        banned = [self.vocab.lookup(query.exclude) for query in queries]
+        banned = [self.vocab.lookup(query.exclude) if query.exclude else _NONE for query in queries]
         answers: list[list[Ranked] | None] = [None] * len(queries)
         personal = [row for row, history in enumerate(known) if len(history)]
         if self.model.ann is not None and self._sequential is not None:
@@ -125,7 +127,8 @@ class Engine:
     ) -> list[Ranked]:
         """Filters (seen, excluded, category, candidates) and top-k over one row of scores."""
         scores[known] = -np.inf
-        scores[banned] = -np.inf
+        if len(banned):
+            scores[banned] = -np.inf
         if query.category is not None:
             code = self._category_code.get(query.category, -2)
             scores[self._item_category != code] = -np.inf
