@@ -49,6 +49,10 @@ class Vocabulary:
         found = [self._index.get(value) for value in external_ids]
         return np.array([value for value in found if value is not None], dtype=np.int32)
 
+    def positions(self, external_ids: Iterable[str]) -> np.ndarray:
+        """Dense index of every id, -1 where unknown (same length and order as the input)."""
+        return np.array([self._index.get(value, -1) for value in external_ids], dtype=np.int64)
+
     def external(self, indices: Iterable[int]) -> list[str]:
         return [self._ids[int(position)] for position in indices]
 
@@ -77,9 +81,7 @@ class ArrayVocabulary:
         self._sorted = np.asarray(sorted_ids)
         self._sorted_index = np.asarray(sorted_index)
         self._width = sorted_ids.dtype.itemsize
-        self._small: dict[str, int] | None = None
-        if len(ids) <= DICT_MAX_IDS:
-            self._small = dict(zip(self.ids, range(len(ids)), strict=True))
+        self._small = Vocabulary(self.ids) if len(ids) <= DICT_MAX_IDS else None
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -94,8 +96,7 @@ class ArrayVocabulary:
     def positions(self, external_ids: Iterable[str]) -> np.ndarray:
         """Dense index of every id, -1 where unknown (same length and order as the input)."""
         if self._small is not None:
-            small = self._small
-            return np.array([small.get(value, -1) for value in external_ids], dtype=np.int64)
+            return self._small.positions(external_ids)
         wanted = [value.encode() for value in external_ids]
         out = np.full(len(wanted), -1, dtype=np.int64)
         # An id wider than the stored ones cannot be known, and the fixed-width cast would
@@ -125,8 +126,7 @@ class ArrayVocabulary:
     def lookup(self, external_ids: Iterable[str]) -> np.ndarray:
         """Dense indices of known ids, in order; unknown ids are skipped."""
         if self._small is not None:  # the request path of every small catalog: no detour
-            found = [index for index in map(self._small.get, external_ids) if index is not None]
-            return np.array(found, dtype=np.int32)
+            return self._small.lookup(external_ids)
         positions = self.positions(external_ids)
         return positions[positions >= 0].astype(np.int32)
 

@@ -104,9 +104,14 @@ class SASRecScorer:
         return self.encoder.encode(histories) @ self._by_dim  # type: ignore[no-any-return]
 
 
-def softmax_rows(scores: np.ndarray) -> np.ndarray:
-    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+def softmax_rows(scores: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Row-wise softmax; ``inplace`` overwrites ``scores`` (a fresh matrix nobody else reads):
+    at serving batch sizes the temporaries cost more than the arithmetic."""
+    out = scores if inplace else scores.copy()
+    out -= out.max(axis=1, keepdims=True)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
 def fuse(probabilities: np.ndarray, transitions: np.ndarray, weight: float) -> np.ndarray:
@@ -131,12 +136,8 @@ class HybridScorer:
         self.num_items = sequential.num_items
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        # In place on the fresh score matrix: at serving batch sizes the temporaries of
-        # softmax_rows + fuse cost more than the arithmetic.
-        scores = np.asarray(self.sequential.score(histories), dtype=np.float32)
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
+        # The transitions are added into the probabilities: no dense transition matrix.
+        scores = softmax_rows(self.sequential.score(histories), inplace=True)
         if self.weight != 0.0:
             self.transitions.add_into(scores, histories, self.weight)
         return scores

@@ -171,7 +171,7 @@ def _choose_weight(
     ranks: dict[float, list[np.ndarray]] = {weight: [] for weight in weights}
     for start in range(0, len(histories), 512):
         batch = histories[start : start + 512]
-        probabilities = softmax_rows(sequential.score(batch))
+        probabilities = softmax_rows(sequential.score(batch), inplace=True)
         transition = trans.score(batch)
         for weight in weights:
             fused = fuse(probabilities, transition, weight)
