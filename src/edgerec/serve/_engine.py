@@ -10,6 +10,7 @@ import numpy as np
 
 from edgerec.artifact import LoadedModel, artifact_digest
 from edgerec.infer import SASRecScorer
+from edgerec.serve._topk import top_k_rows
 
 MODEL = "model"
 # Candidates fetched from the ANN index per request (at least 4k) before exact rescoring and
@@ -114,28 +115,47 @@ class Engine:
             matrix = np.asarray(
                 self.model.scorer.score([known[row] for row in exact]), dtype=np.float32
             )
-            for scores, row in zip(matrix, exact, strict=True):
-                answers[row] = self._finish(scores, queries[row], known[row], banned[row], MODEL)
-        for row, answer in enumerate(answers):
-            if answer is None:
-                scores = np.array(self.model.popularity.counts, dtype=np.float32)
-                answers[row] = self._finish(scores, queries[row], known[row], banned[row], POPULAR)
+            self._finish_many(matrix, exact, queries, known, banned, MODEL, answers)
+        fallback = [row for row, answer in enumerate(answers) if answer is None]
+        if fallback:
+            counts = np.asarray(self.model.popularity.counts, dtype=np.float32)
+            matrix = np.broadcast_to(counts, (len(fallback), len(counts))).copy()
+            self._finish_many(matrix, fallback, queries, known, banned, POPULAR, answers)
         return [answer or [] for answer in answers]
 
-    def _finish(
-        self, scores: np.ndarray, query: Query, known: np.ndarray, banned: np.ndarray, source: str
-    ) -> list[Ranked]:
-        """Filters (seen, excluded, category, candidates) and top-k over one row of scores."""
-        scores[known] = -np.inf
-        if len(banned):
-            scores[banned] = -np.inf
-        if query.category is not None:
-            code = self._category_code.get(query.category, -2)
-            scores[self._item_category != code] = -np.inf
-        if query.candidates is not None:
-            dropped = set(query.history) | set(query.exclude)
-            return self._rerank(scores, query.candidates, query.k, source, dropped)
-        return self._top(scores, query.k, source)
+    def _finish_many(
+        self,
+        matrix: np.ndarray,
+        rows: list[int],
+        queries: Sequence[Query],
+        known: list[np.ndarray],
+        banned: list[np.ndarray],
+        source: str,
+        answers: list[list[Ranked] | None],
+    ) -> None:
+        """Filters (seen, excluded, category, candidates) and top-k over one score row per
+        query (``matrix[i]`` answers ``queries[rows[i]]``); the plain top-k of all rows at once."""
+        plain: list[int] = []
+        for position, row in enumerate(rows):
+            scores, query = matrix[position], queries[row]
+            scores[known[row]] = -np.inf
+            if len(banned[row]):
+                scores[banned[row]] = -np.inf
+            if query.category is not None:
+                code = self._category_code.get(query.category, -2)
+                scores[self._item_category != code] = -np.inf
+            if query.candidates is not None:
+                dropped = set(query.history) | set(query.exclude)
+                answers[row] = self._rerank(scores, query.candidates, query.k, source, dropped)
+            else:
+                plain.append(position)
+        if not plain:
+            return
+        chosen = matrix if len(plain) == len(rows) else matrix[plain]
+        columns, best = top_k_rows(chosen, max(queries[rows[p]].k for p in plain))
+        for position, picked, values in zip(plain, columns, best, strict=True):
+            k = queries[rows[position]].k
+            answers[rows[position]] = self._ranked_finite(picked[:k], values[:k], source)
 
     def _approximate(
         self,
@@ -180,17 +200,15 @@ class Engine:
         return self._top(np.asarray(scores, dtype=np.float32), k, MODEL)
 
     def _top(self, scores: np.ndarray, k: int, source: str) -> list[Ranked]:
-        k = min(k, len(scores))
-        if k <= 0:
-            return []
-        # Largest k at the end of the partition: no negated copy of the score row.
-        part = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
-        order = part[np.argsort(-scores[part], kind="stable")]
-        best = scores[order]
-        finite = np.isfinite(best)  # filtered items are -inf: only k values to check
+        columns, best = top_k_rows(scores[None], k)
+        return self._ranked_finite(columns[0], best[0], source)
+
+    def _ranked_finite(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
+        """`_ranked` without the filtered (-inf) items, which sort last."""
+        finite = np.isfinite(scores)
         if not finite.all():
-            order, best = order[finite], best[finite]
-        return self._ranked(order, best, source)
+            indices, scores = indices[finite], scores[finite]
+        return self._ranked(indices, scores, source)
 
     def _ranked(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
         """Dense indices and their scores (best first) as external-id answers."""
