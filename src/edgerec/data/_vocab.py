@@ -54,7 +54,10 @@ class Vocabulary:
         return np.array([self._index.get(value, -1) for value in external_ids], dtype=np.int64)
 
     def external(self, indices: Iterable[int]) -> list[str]:
-        return [self._ids[int(position)] for position in indices]
+        ids = self._ids
+        if isinstance(indices, np.ndarray):
+            return [ids[position] for position in indices.tolist()]
+        return [ids[int(position)] for position in indices]
 
 
 # Up to this many ids the artifact vocabulary also builds a dict at load (~30 ms at 100k): a
@@ -131,5 +134,7 @@ class ArrayVocabulary:
         return positions[positions >= 0].astype(np.int32)
 
     def external(self, indices: Iterable[int]) -> list[str]:
+        if self._small is not None:
+            return self._small.external(indices)
         rows = indices if isinstance(indices, np.ndarray) else np.fromiter(indices, np.int64)
         return [value.decode() for value in self._ids[rows].tolist()]

@@ -1,0 +1,35 @@
+"""The request-path query parser agrees with urllib's parse_qs (blank values kept)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import pytest
+
+from edgerec.serve._http import HTTPError
+from edgerec.serve._validate import query_params
+
+CASES = [
+    "",
+    "k=10",
+    "k=10&k=3",
+    "k",
+    "k=",
+    "=v",
+    "&&k=1&",
+    "exclude=a,b&category=Face%20Care",
+    "category=a+b",
+    "k=1=2",
+    "name=ünïcode",
+]
+
+
+@pytest.mark.parametrize("raw", CASES)
+def test_matches_parse_qs(raw: str) -> None:
+    assert query_params(raw.encode()) == parse_qs(raw, keep_blank_values=True)
+
+
+def test_non_utf8_is_a_400() -> None:
+    with pytest.raises(HTTPError) as caught:
+        query_params(b"k=\xff")
+    assert caught.value.status == 400
