@@ -6,11 +6,13 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgerec.artifact import load_artifact, read_manifest
 from edgerec.data import SequenceData
 from edgerec.infer._ann import ANN_ARRAYS, ItemIndex
-from edgerec.serve._engine import Engine
+from edgerec.serve import _engine
+from edgerec.serve._engine import Engine, Query
 from edgerec.train import SASRecConfig, train_model
 
 TINY = SASRecConfig(embedding_size=16, num_layers=1, num_heads=1, max_len=8, epochs=2, threads=1)
@@ -48,3 +50,26 @@ def test_ann_answers_respect_filters(tmp_path: Path, planted: SequenceData) -> N
     ids = [r.item_id for r in ranked]
     assert len(ids) == 5 and "sku-2" not in ids and "sku-4" not in ids
     assert all(int(i.split("-")[1]) % 2 == 0 for i in ids)
+
+
+@pytest.mark.parametrize("small_set", [64, 0])  # 0: every exclusion through np.isin
+def test_a_batch_answers_like_each_query_alone(
+    tmp_path: Path, planted: SequenceData, small_set: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_engine, "_SMALL_SET", small_set)
+    out = tmp_path / "ann"
+    train_model(planted, "sasrec", out, sasrec=TINY, progress=False, ann_min_items=1)
+    engine = Engine(load_artifact(out), {})
+    excluded = [f"sku-{i}" for i in range(0, 40, 3)]
+    queries = [
+        Query(planted.vocab.external(sequence[:-1]), k, exclude=excluded)
+        for sequence, k in zip(planted.sequences[:12], [1, 5, 10, 3] * 3, strict=True)
+    ]
+    together = engine.recommend_many(queries)
+    for query, answer in zip(queries, together, strict=True):
+        alone = engine.recommend_many([query])[0]
+        # Same items; scores equal up to float rounding (a padded batch sums in another order).
+        assert [r.item_id for r in answer] == [r.item_id for r in alone]
+        np.testing.assert_allclose([r.score for r in answer], [r.score for r in alone], rtol=1e-5)
+        assert len(answer) == query.k
+        assert not {r.item_id for r in answer} & (set(excluded) | set(query.history))

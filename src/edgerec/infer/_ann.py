@@ -119,13 +119,12 @@ class ItemIndex:
 
     def _scan(self, query: np.ndarray, lists: np.ndarray, count: int) -> np.ndarray:
         starts, ends = self._offsets[lists], self._offsets[lists + 1]
-        # One slice per list: contiguous reads, ~40% faster than gathering the rows at once.
-        scores = np.concatenate(
-            [
-                (self._vectors[lo:hi].astype(np.float32) @ query) * self._scales[lo:hi]
-                for lo, hi in zip(starts, ends, strict=True)
-            ]
-        )
+        spans = [slice(lo, hi) for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
+        # The probed lists' slices joined once (contiguous reads, ~40% faster than gathering
+        # rows) and scored in one product: per list, numpy's call overhead outweighed the math.
+        vectors = np.concatenate([self._vectors[span] for span in spans], dtype=np.float32)
+        scores = vectors @ query
+        scores *= np.concatenate([self._scales[span] for span in spans])
         order = np.arange(len(scores))
         if len(scores) > count:
             order = np.argpartition(scores, len(scores) - count)[len(scores) - count :]

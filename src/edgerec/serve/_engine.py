@@ -21,6 +21,7 @@ ANN_CANDIDATES = 200
 POPULAR = "popular"
 _NONE = np.zeros(0, dtype=np.int32)
 _NONE.setflags(write=False)  # shared by every query without exclusions
+_SMALL_SET = 64
 
 
 class Ranked(NamedTuple):
@@ -60,6 +61,11 @@ class Engine:
         self._catalog = catalog
         sequential = getattr(model.scorer, "sequential", model.scorer)
         self._sequential = sequential if isinstance(sequential, SASRecScorer) else None
+        # A plain ndarray view of the (memory-mapped) table: np.memmap indexing runs Python
+        # code per call, and ANN rescoring gathers rows on every request.
+        self._table = np.asarray(
+            self._sequential.item_embeddings if self._sequential is not None else np.zeros((0, 0))
+        )
 
     @functools.cached_property
     def _norms(self) -> np.ndarray | None:
@@ -106,10 +112,15 @@ class Engine:
             direct = [row for row in personal if queries[row].candidates is None]
             if direct:
                 vectors = self._sequential.encoder.encode([known[row] for row in direct])
-                for vector, row in zip(vectors, direct, strict=True):
+                wanted = [self._wanted(queries[row].k, known[row], banned[row]) for row in direct]
+                # One probe selection for the batch; each row keeps its own best `wanted`.
+                found = self.model.ann.top(vectors, max(wanted))
+                for vector, row, candidates, count in zip(
+                    vectors, direct, found, wanted, strict=True
+                ):
                     query = queries[row]
                     answers[row] = self._approximate(
-                        vector, known[row], banned[row], query.k, query.category
+                        vector, candidates[:count], known[row], banned[row], query
                     )
         exact = [row for row in personal if answers[row] is None]
         if exact:
@@ -158,32 +169,38 @@ class Engine:
             k = queries[rows[position]].k
             answers[rows[position]] = self._ranked_finite(picked[:k], values[:k], source)
 
+    def _wanted(self, k: int, known: np.ndarray, banned: np.ndarray) -> int:
+        """ANN candidates to fetch: enough that filtering seen and excluded items leaves k."""
+        return min(max(ANN_CANDIDATES, 4 * k) + len(known) + len(banned), self.num_items)
+
     def _approximate(
         self,
         vector: np.ndarray,
+        found: np.ndarray,
         known: np.ndarray,
         banned: np.ndarray,
-        k: int,
-        category: str | None,
+        query: Query,
     ) -> list[Ranked] | None:
-        """Top-k from ANN candidates for one user vector, rescored exactly; None when filters
+        """Top-k of one user's ANN candidates (``found``), rescored exactly; None when filters
         leave too few.
 
         Hybrid models: the transition term needs every item's score, so ANN answers use the
         sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
         """
-        assert self.model.ann is not None and self._sequential is not None
-        wanted = max(ANN_CANDIDATES, 4 * k) + len(known) + len(banned)
-        found = self.model.ann.top(vector[None], min(wanted, self.num_items))[0]
         found = found[(found >= 0) & (found < self.num_items)]
-        scores = self._sequential.item_embeddings[found] @ vector
-        keep = ~np.isin(found, np.concatenate([known, banned]))
-        if category is not None:
-            keep &= self._item_category[found] == self._category_code.get(category, -2)
-        if int(keep.sum()) < k:
+        scores = self._table[found] @ vector
+        dropped = np.concatenate([known, banned]) if len(banned) else known
+        if len(dropped) <= _SMALL_SET:
+            # A history is tens of items: one broadcast comparison beats isin's sort.
+            keep = ~(found[:, None] == dropped[None, :]).any(axis=1)
+        else:
+            keep = ~np.isin(found, dropped)
+        if query.category is not None:
+            keep &= self._item_category[found] == self._category_code.get(query.category, -2)
+        if int(keep.sum()) < query.k:
             return None  # exact scoring covers heavy filtering
         found, scores = found[keep], scores[keep]
-        best = np.argsort(-scores, kind="stable")[:k]
+        best = np.argsort(-scores, kind="stable")[: query.k]
         return self._ranked(found[best], scores[best], MODEL)
 
     def similar(self, item_id: str, k: int) -> list[Ranked] | None:
