@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from edgerec.artifact import load_artifact
-from edgerec.serve import App
+from edgerec.serve import App, _engine
 from edgerec.serve._batch import Coalescer
 from edgerec.serve._engine import Engine, Query
 
@@ -23,13 +23,18 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def test_a_batch_answers_exactly_like_single_queries(artifact: Path) -> None:
+@pytest.mark.parametrize("fallback_cells", [1 << 22, 1])  # 1: one popularity row at a time
+def test_a_batch_answers_exactly_like_single_queries(
+    artifact: Path, fallback_cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_engine, "_FALLBACK_CELLS", fallback_cells)
     catalog = {f"sku-{i}": (f"Item {i}", "even" if i % 2 == 0 else "odd") for i in range(60)}
     engine = Engine(load_artifact(artifact), catalog)
     queries = [
         Query(["sku-1", "sku-2"], 5),
         Query(["nobody-knows-this"], 4),  # popularity fallback
         Query([], 3),
+        Query(["also-unknown"], 2, exclude=["sku-0"]),
         Query(["sku-7"], 6, exclude=["sku-8", "sku-9"]),
         Query(["sku-3", "sku-4", "sku-5"], 5, category="even"),
         Query(["sku-3"], 5, candidates=["sku-10", "sku-3", "new-sku", "sku-11"]),

@@ -21,7 +21,12 @@ ANN_CANDIDATES = 200
 POPULAR = "popular"
 _NONE = np.zeros(0, dtype=np.int32)
 _NONE.setflags(write=False)  # shared by every query without exclusions
+# Up to this many seen + excluded items, ANN answers drop them by direct comparison (np.isin
+# sorts, which costs more for a history of tens of items).
 _SMALL_SET = 64
+# Popularity answers are scored this many cells at a time: a batch of new shoppers on a 1M
+# catalog must not allocate a (batch, 1M) matrix.
+_FALLBACK_CELLS = 1 << 22
 
 
 class Ranked(NamedTuple):
@@ -131,8 +136,11 @@ class Engine:
         fallback = [row for row, answer in enumerate(answers) if answer is None]
         if fallback:
             counts = np.asarray(self.model.popularity.counts, dtype=np.float32)
-            matrix = np.broadcast_to(counts, (len(fallback), len(counts))).copy()
-            self._finish_many(matrix, fallback, queries, known, banned, POPULAR, answers)
+            step = max(1, _FALLBACK_CELLS // max(len(counts), 1))
+            for start in range(0, len(fallback), step):
+                rows = fallback[start : start + step]
+                matrix = np.broadcast_to(counts, (len(rows), len(counts))).copy()
+                self._finish_many(matrix, rows, queries, known, banned, POPULAR, answers)
         return [answer or [] for answer in answers]
 
     def _finish_many(
