@@ -116,6 +116,8 @@ class ArrayVocabulary:
         return out
 
     def get(self, external_id: str) -> int | None:
+        if self._small is not None:  # /similar and each event's known-item check
+            return self._small.get(external_id)
         position = int(self.positions([external_id])[0])
         return None if position < 0 else position
 

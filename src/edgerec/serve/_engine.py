@@ -67,7 +67,7 @@ class Engine:
         sequential = getattr(model.scorer, "sequential", model.scorer)
         self._sequential = sequential if isinstance(sequential, SASRecScorer) else None
         # A plain ndarray view of the (memory-mapped) table: np.memmap indexing runs Python
-        # code per call, and ANN rescoring gathers rows on every request.
+        # code per call, and ANN rescoring and /similar read rows on every request.
         self._table = np.asarray(
             self._sequential.item_embeddings if self._sequential is not None else np.zeros((0, 0))
         )
@@ -81,7 +81,7 @@ class Engine:
         """
         if self._sequential is None:
             return None
-        table = np.asarray(self._sequential.item_embeddings, dtype=np.float32)
+        table = np.asarray(self._table, dtype=np.float32)
         norms: np.ndarray = np.maximum(np.linalg.norm(table, axis=1), 1e-12)
         return norms
 
@@ -218,7 +218,7 @@ class Engine:
             return None
         norms = self._norms
         if self._sequential is not None and norms is not None:
-            table = self._sequential.item_embeddings
+            table = self._table
             scores = (table @ np.asarray(table[index], dtype=np.float32)) / (norms * norms[index])
         else:
             scores = self.model.scorer.score([np.array([index])])[0].astype(np.float32)
