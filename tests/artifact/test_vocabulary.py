@@ -41,6 +41,10 @@ def test_lookups_match_the_dict_vocabulary(
         assert vocab.get(query) == reference.get(query), query
         assert (query in vocab) == (query in reference)
     assert vocab.lookup(queries).tolist() == reference.lookup(queries).tolist()
+    groups = [queries[:3], [], ["nope"], queries[3:], ["a", "a", "zzz"]]
+    assert [found.tolist() for found in vocab.lookup_many(groups)] == [
+        reference.lookup(group).tolist() for group in groups
+    ]
     assert vocab.positions(["nope", "a", "nope"]).tolist() == [-1, 3, -1]
     assert vocab.external(np.array([2, 0])) == ["café-☕", "sku-10"]
     assert vocab.external([]) == [] and vocab.lookup([]).tolist() == []

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from edgerec.artifact import load_artifact
+from edgerec.infer import _half
 from edgerec.serve import App, _engine
 from edgerec.serve._batch import Coalescer
 from edgerec.serve._engine import Engine, Query
@@ -52,6 +53,41 @@ def test_a_batch_answers_exactly_like_single_queries(
             )
     assert together[1][0].source == "popular" and together[0][0].source == "model"
     assert {r.item_id for r in together[3]}.isdisjoint({"sku-7", "sku-8", "sku-9"})
+
+
+@pytest.mark.parametrize("head", [0, 3, 1024])  # 0: every new shopper takes the full pass
+def test_new_shoppers_get_the_full_pass_answer_from_the_popular_head(
+    artifact: Path, head: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = {f"sku-{i}": (f"Item {i}", "even" if i % 2 == 0 else "odd") for i in range(60)}
+    queries = [
+        Query([], 5),
+        Query(["unknown"], 3, exclude=["sku-0", "sku-1", "sku-2"]),
+        Query([], 4, category="odd"),
+        Query([], 4, category="no-such-category"),
+        Query([], 60),  # more than the head holds
+        Query([], 2),
+        Query([], 1, category="even"),
+    ]
+    monkeypatch.setattr(_engine, "_POPULAR_HEAD", 0)
+    full = Engine(load_artifact(artifact), catalog).recommend_many(queries)
+    monkeypatch.setattr(_engine, "_POPULAR_HEAD", head)
+    fast = Engine(load_artifact(artifact), catalog).recommend_many(queries)
+    assert fast == full
+    assert all(r.source == "popular" for answer in full for r in answer)
+    assert len(full[0]) == 5 and full[3] == []
+
+
+def test_similar_items_scored_in_blocks_match_one_pass(
+    artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = Engine(load_artifact(artifact), {}).similar("sku-1", 8)
+    monkeypatch.setattr(_half, "_BLOCK_ROWS", 7)
+    blocks = Engine(load_artifact(artifact), {}).similar("sku-1", 8)
+    assert whole is not None and len(whole) == 8
+    assert blocks is not None
+    assert [r.item_id for r in blocks] == [r.item_id for r in whole]
+    assert [r.score for r in blocks] == pytest.approx([r.score for r in whole], rel=1e-6)
 
 
 async def test_concurrent_submissions_share_a_batch_and_failures_stay_alone() -> None:

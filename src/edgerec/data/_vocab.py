@@ -135,6 +135,20 @@ class ArrayVocabulary:
         positions = self.positions(external_ids)
         return positions[positions >= 0].astype(np.int32)
 
+    def lookup_many(self, groups: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """`lookup` of every group. A large catalog searches all groups' ids at once: per
+        call, numpy's overhead costs more than the bisection of a few ids."""
+        if self._small is not None:
+            return [self._small.lookup(group) for group in groups]
+        positions = self.positions([value for group in groups for value in group])
+        out = []
+        end = 0
+        for group in groups:
+            start, end = end, end + len(group)
+            found = positions[start:end]
+            out.append(found[found >= 0].astype(np.int32))
+        return out
+
     def external(self, indices: Iterable[int]) -> list[str]:
         if self._small is not None:
             return self._small.external(indices)

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from edgerec.infer._half import to_float32
+
 LN_EPS = 1e-12
 _MASKED = np.float32(-1e9)
 
@@ -123,7 +125,7 @@ class SASRecEncoder:
                 valid[row, width - len(history) :] = True
         w = self.w
         # Fancy indexing copies, so the in-place steps below never touch the table.
-        x = np.asarray(self.item_embeddings[index], dtype=np.float32)
+        x = to_float32(self.item_embeddings[index])
         x *= valid[..., None]
         x += w["pos_emb"][self.max_len - width :]
         # Rows of (batch * width, d) from here: numpy runs a 3-D @ 2-D product as one small

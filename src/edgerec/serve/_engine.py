@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgerec.artifact import LoadedModel, artifact_digest
-from edgerec.infer import SASRecScorer
+from edgerec.infer import SASRecScorer, row_blocks, to_float32
 from edgerec.serve._topk import top_k_rows
 
 MODEL = "model"
@@ -27,6 +27,9 @@ _SMALL_SET = 64
 # Popularity answers are scored this many cells at a time: a batch of new shoppers on a 1M
 # catalog must not allocate a (batch, 1M) matrix.
 _FALLBACK_CELLS = 1 << 22
+# The most popular items, ranked once per model: a new shopper's answer is this list minus
+# their filters. Only filters that leave fewer than k of them send a query to a full pass.
+_POPULAR_HEAD = 1024
 
 
 class Ranked(NamedTuple):
@@ -81,9 +84,10 @@ class Engine:
         """
         if self._sequential is None:
             return None
-        table = np.asarray(self._table, dtype=np.float32)
-        norms: np.ndarray = np.maximum(np.linalg.norm(table, axis=1), 1e-12)
-        return norms
+        norms = np.empty(len(self._table), dtype=np.float32)
+        for start, block in row_blocks(self._table):
+            norms[start : start + len(block)] = np.linalg.norm(block, axis=1)
+        return np.maximum(norms, np.float32(1e-12))
 
     def known_category(self, category: str) -> bool:
         return category in self._category_code
@@ -109,8 +113,12 @@ class Engine:
         (re-ranking); candidates the model does not know keep their order after the known ones.
         Unknown or empty histories fall back to popularity (source "popular").
         """
-        known = [self.vocab.lookup(query.history) for query in queries]
-        banned = [self.vocab.lookup(query.exclude) if query.exclude else _NONE for query in queries]
+        known = self.vocab.lookup_many([query.history for query in queries])
+        excluding = [row for row, query in enumerate(queries) if query.exclude]
+        banned = [_NONE] * len(queries)
+        excluded = self.vocab.lookup_many([queries[row].exclude for row in excluding])
+        for row, found in zip(excluding, excluded, strict=True):
+            banned[row] = found
         answers: list[list[Ranked] | None] = [None] * len(queries)
         personal = [row for row, history in enumerate(known) if len(history)]
         if self.model.ann is not None and self._sequential is not None:
@@ -133,6 +141,9 @@ class Engine:
                 self.model.scorer.score([known[row] for row in exact]), dtype=np.float32
             )
             self._finish_many(matrix, exact, queries, known, banned, MODEL, answers)
+        for row, answer in enumerate(answers):
+            if answer is None and queries[row].candidates is None:
+                answers[row] = self._popular(queries[row], banned[row])
         fallback = [row for row, answer in enumerate(answers) if answer is None]
         if fallback:
             counts = np.asarray(self.model.popularity.counts, dtype=np.float32)
@@ -177,6 +188,34 @@ class Engine:
             k = queries[rows[position]].k
             answers[rows[position]] = self._ranked_finite(picked[:k], values[:k], source)
 
+    @functools.cached_property
+    def _popular_head(self) -> tuple[np.ndarray, np.ndarray]:
+        """The `_POPULAR_HEAD` most popular items and their counts, in the order a full pass
+        ranks them (ties to the lower index)."""
+        counts = np.asarray(self.model.popularity.counts, dtype=np.float32)
+        columns, best = top_k_rows(counts[None], _POPULAR_HEAD)
+        return columns[0], best[0]
+
+    def _popular(self, query: Query, banned: np.ndarray) -> list[Ranked] | None:
+        """A new shopper's answer from the popular head, or None when the filters leave fewer
+        than k there (a full pass then ranks the whole catalog)."""
+        items, counts = self._popular_head
+        keep = self._allowed(items, banned, query.category)
+        if int(keep.sum()) < query.k:
+            return None
+        return self._ranked(items[keep][: query.k], counts[keep][: query.k], POPULAR)
+
+    def _allowed(self, items: np.ndarray, dropped: np.ndarray, category: str | None) -> np.ndarray:
+        """Mask of ``items`` that are not in ``dropped`` and are in ``category`` (if given)."""
+        if len(dropped) <= _SMALL_SET:
+            # A history is tens of items: one broadcast comparison beats isin's sort.
+            keep: np.ndarray = ~(items[:, None] == dropped[None, :]).any(axis=1)
+        else:
+            keep = ~np.isin(items, dropped)
+        if category is not None:
+            keep &= self._item_category[items] == self._category_code.get(category, -2)
+        return keep
+
     def _wanted(self, k: int, known: np.ndarray, banned: np.ndarray) -> int:
         """ANN candidates to fetch: enough that filtering seen and excluded items leaves k."""
         return min(max(ANN_CANDIDATES, 4 * k) + len(known) + len(banned), self.num_items)
@@ -196,15 +235,9 @@ class Engine:
         sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
         """
         found = found[(found >= 0) & (found < self.num_items)]
-        scores = self._table[found] @ vector
+        scores = to_float32(self._table[found]) @ vector
         dropped = np.concatenate([known, banned]) if len(banned) else known
-        if len(dropped) <= _SMALL_SET:
-            # A history is tens of items: one broadcast comparison beats isin's sort.
-            keep = ~(found[:, None] == dropped[None, :]).any(axis=1)
-        else:
-            keep = ~np.isin(found, dropped)
-        if query.category is not None:
-            keep &= self._item_category[found] == self._category_code.get(query.category, -2)
+        keep = self._allowed(found, dropped, query.category)
         if int(keep.sum()) < query.k:
             return None  # exact scoring covers heavy filtering
         found, scores = found[keep], scores[keep]
@@ -218,8 +251,11 @@ class Engine:
             return None
         norms = self._norms
         if self._sequential is not None and norms is not None:
-            table = self._table
-            scores = (table @ np.asarray(table[index], dtype=np.float32)) / (norms * norms[index])
+            item = to_float32(self._table[index])
+            scores = np.empty(len(norms), dtype=np.float32)
+            for start, block in row_blocks(self._table):
+                scores[start : start + len(block)] = block @ item
+            scores /= norms * norms[index]
         else:
             scores = self.model.scorer.score([np.array([index])])[0].astype(np.float32)
         scores[index] = -np.inf

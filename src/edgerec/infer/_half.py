@@ -1,0 +1,32 @@
+"""float16 -> float32 through a table of all 65,536 half-precision values.
+
+numpy converts float16 element by element (~1.2 ns per value on the benchmark machine);
+indexing a 256 KB float32 table with the raw 16-bit patterns gives the same values, subnormals,
+infinities and NaN included, about twice as fast. The memory-mapped float16 item table of a
+large catalog is read this way on every request (history rows, ANN candidates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+_FLOAT32_OF = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
+_FLOAT32_OF.setflags(write=False)
+# Rows converted at a time by `row_blocks`: 16 MB of float32 at 64 dims.
+_BLOCK_ROWS = 1 << 16
+
+
+def to_float32(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32: a new array for float16 input, as ``np.asarray`` otherwise."""
+    if values.dtype == np.float16:
+        return np.take(_FLOAT32_OF, values.view(np.uint16))
+    return np.asarray(values, dtype=np.float32)
+
+
+def row_blocks(table: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, float32 block) over ``table``: whole-table passes without a float32 copy of
+    the whole table (256 MB at 1M items and 64 dims)."""
+    for start in range(0, len(table), _BLOCK_ROWS):
+        yield start, to_float32(table[start : start + _BLOCK_ROWS])

@@ -1,0 +1,37 @@
+"""The float16 table conversion gives exactly numpy's values, for every 16-bit pattern."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgerec.infer import _half, row_blocks, to_float32
+
+
+def test_every_half_precision_value_converts_exactly() -> None:
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16).reshape(256, 256)
+    converted = to_float32(every)
+    assert converted.dtype == np.float32 and converted.shape == (256, 256)
+    expected = every.astype(np.float32)
+    assert np.array_equal(converted.view(np.uint32), expected.view(np.uint32))  # NaN bits too
+
+
+def test_float32_input_is_passed_through_and_gathers_stay_copies() -> None:
+    table = np.arange(12, dtype=np.float32).reshape(6, 2)
+    assert to_float32(table) is table
+    rows = to_float32(table[[1, 3]])
+    rows += 1
+    assert table[1, 0] == 2.0  # the table itself was not touched
+
+
+def test_row_blocks_cover_the_table_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_half, "_BLOCK_ROWS", 4)
+    table = np.random.default_rng(0).standard_normal((10, 3)).astype(np.float16)
+    starts = []
+    joined = np.empty((10, 3), dtype=np.float32)
+    for start, block in row_blocks(table):
+        assert block.dtype == np.float32
+        starts.append(start)
+        joined[start : start + len(block)] = block
+    assert starts == [0, 4, 8]
+    assert np.array_equal(joined, table.astype(np.float32))
