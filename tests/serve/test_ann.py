@@ -38,6 +38,24 @@ def test_ann_index_matches_exact_top_k(tmp_path: Path, planted: SequenceData) ->
     assert np.mean(same) == 1.0
 
 
+def test_similar_items_through_the_index_match_the_exact_pass(
+    tmp_path: Path, planted: SequenceData
+) -> None:
+    out = tmp_path / "ann"
+    train_model(planted, "sasrec", out, sasrec=TINY, progress=False, ann_min_items=1)
+    model = load_artifact(out)
+    arrays = {name: np.load(out / f"{name}.npy") for name in ANN_ARRAYS}
+    # Every list probed: the candidates hold every item, so the cosine ranking is exact.
+    approximate = Engine(dataclasses.replace(model, ann=ItemIndex(arrays, probes=60)), {})
+    exact = Engine(dataclasses.replace(model, ann=None), {})
+    for item in planted.vocab.external(range(0, planted.num_items, 7)):
+        a, b = approximate.similar(item, 5), exact.similar(item, 5)
+        assert a is not None and b is not None and item not in [r.item_id for r in a]
+        assert [r.item_id for r in a] == [r.item_id for r in b]
+        assert [r.score for r in a] == pytest.approx([r.score for r in b], rel=1e-5)
+    assert approximate.similar("no-such-item", 5) is None
+
+
 def test_ann_answers_respect_filters(tmp_path: Path, planted: SequenceData) -> None:
     out = tmp_path / "ann"
     train_model(planted, "sasrec", out, sasrec=TINY, progress=False, ann_min_items=1)

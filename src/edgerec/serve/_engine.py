@@ -18,6 +18,9 @@ MODEL = "model"
 # filtering. With 12 probes and 200 candidates: recall@100 0.97 against exact search at 1M
 # generated items (benchmarks/ann.py).
 ANN_CANDIDATES = 200
+# Candidates /similar rescores by cosine when the ANN index serves it. At 1M generated items:
+# recall@10 1.0 against the exact pass, 0.4 ms instead of ~108 ms (benchmarks/similar.py).
+SIMILAR_CANDIDATES = 1000
 POPULAR = "popular"
 _NONE = np.zeros(0, dtype=np.int32)
 _NONE.setflags(write=False)  # shared by every query without exclusions
@@ -249,6 +252,8 @@ class Engine:
         index = self.vocab.get(item_id)
         if index is None:
             return None
+        if self.model.ann is not None and self._sequential is not None:
+            return self._similar_approximate(index, k)
         norms = self._norms
         if self._sequential is not None and norms is not None:
             item = to_float32(self._table[index])
@@ -260,6 +265,20 @@ class Engine:
             scores = self.model.scorer.score([np.array([index])])[0].astype(np.float32)
         scores[index] = -np.inf
         return self._top(np.asarray(scores, dtype=np.float32), k, MODEL)
+
+    def _similar_approximate(self, index: int, k: int) -> list[Ranked]:
+        """`similar` through the ANN index: cosine over the candidates of the item's own
+        vector, norms computed from the gathered rows (a full pass at 1M items costs ~100 ms of
+        blocked event loop, and the norms of every item ~0.4 s on first use)."""
+        item = to_float32(self._table[index])
+        assert self.model.ann is not None
+        found = self.model.ann.top(item[None], max(SIMILAR_CANDIDATES, 4 * k + 1))[0]
+        found = found[(found >= 0) & (found < self.num_items) & (found != index)]
+        rows = to_float32(self._table[found])
+        norms = np.maximum(np.linalg.norm(rows, axis=1), np.float32(1e-12))
+        scores = (rows @ item) / (norms * max(float(np.linalg.norm(item)), 1e-12))
+        best = np.argsort(-scores, kind="stable")[:k]
+        return self._ranked(found[best], scores[best], MODEL)
 
     def _top(self, scores: np.ndarray, k: int, source: str) -> list[Ranked]:
         columns, best = top_k_rows(scores[None], k)
