@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-
 _TIMER_SLACK_S = 0.001
 
 
