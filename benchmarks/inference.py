@@ -15,6 +15,9 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one core, as a serving worker gets
 
+import edgerec  # noqa: E402, F401  (before numpy: it picks the server's OpenBLAS kernels)
+
+# isort: split
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 

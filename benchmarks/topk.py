@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
+import edgerec  # noqa: F401  (before numpy: it picks the server's OpenBLAS kernels)
+
+# isort: split
 import numpy as np
 
 from edgerec.serve._topk import top_k_rows
