@@ -248,7 +248,8 @@ class Engine:
         return self._ranked(found[best], scores[best], MODEL)
 
     def similar(self, item_id: str, k: int) -> list[Ranked] | None:
-        """Nearest items by embedding cosine, or by transition weight without embeddings."""
+        """Nearest items by embedding cosine (over ANN candidates when the artifact has an
+        index), or by transition weight without embeddings."""
         index = self.vocab.get(item_id)
         if index is None:
             return None
