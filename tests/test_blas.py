@@ -33,7 +33,10 @@ def cpuinfo(tmp_path: Path, vendor: str, flags: str) -> str:
 def test_avx512_kernels_only_where_the_cpu_has_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vendor: str, flags: str, picked: bool
 ) -> None:
-    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    # setenv first, so that teardown also undoes what the function sets when the variable was
+    # absent before the test (delenv of a missing variable records nothing to restore).
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "placeholder")
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
     assert prefer_avx512_kernels(cpuinfo(tmp_path, vendor, flags)) is picked
     assert os.environ.get("OPENBLAS_CORETYPE") == ("SkylakeX" if picked else None)
 
