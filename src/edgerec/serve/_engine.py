@@ -254,7 +254,9 @@ class Engine:
         if index is None:
             return None
         if self.model.ann is not None and self._sequential is not None:
-            return self._similar_approximate(index, k)
+            answer = self._similar_approximate(index, k)
+            if answer is not None:
+                return answer
         norms = self._norms
         if self._sequential is not None and norms is not None:
             item = to_float32(self._table[index])
@@ -267,14 +269,17 @@ class Engine:
         scores[index] = -np.inf
         return self._top(np.asarray(scores, dtype=np.float32), k, MODEL)
 
-    def _similar_approximate(self, index: int, k: int) -> list[Ranked]:
+    def _similar_approximate(self, index: int, k: int) -> list[Ranked] | None:
         """`similar` through the ANN index: cosine over the candidates of the item's own
         vector, norms computed from the gathered rows (a full pass at 1M items costs ~100 ms of
-        blocked event loop, and the norms of every item ~0.4 s on first use)."""
+        blocked event loop, and the norms of every item ~0.4 s on first use). None when the
+        probed lists hold fewer than k other items: the exact pass answers then."""
         item = to_float32(self._table[index])
         assert self.model.ann is not None
         found = self.model.ann.top(item[None], max(SIMILAR_CANDIDATES, 4 * k + 1))[0]
         found = found[(found >= 0) & (found < self.num_items) & (found != index)]
+        if len(found) < min(k, self.num_items - 1):
+            return None
         rows = to_float32(self._table[found])
         norms = np.maximum(np.linalg.norm(rows, axis=1), np.float32(1e-12))
         scores = (rows @ item) / (norms * max(float(np.linalg.norm(item)), 1e-12))
