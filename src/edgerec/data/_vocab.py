@@ -60,6 +60,8 @@ class Vocabulary:
         return [ids[int(position)] for position in indices]
 
 
+_NO_IDS = np.zeros(0, dtype=np.int32)
+_NO_IDS.setflags(write=False)
 # Up to this many ids the artifact vocabulary also builds a dict at load (~30 ms at 100k): a
 # lookup then costs ~0.1 us instead of a ~10 us binary search.
 DICT_MAX_IDS = 100_000
@@ -136,17 +138,18 @@ class ArrayVocabulary:
         return positions[positions >= 0].astype(np.int32)
 
     def lookup_many(self, groups: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """`lookup` of every group. A large catalog searches all groups' ids at once: per
-        call, numpy's overhead costs more than the bisection of a few ids."""
+        """`lookup` of every group; empty groups (no exclusions, a new shopper) share one
+        read-only empty array. A large catalog searches all groups' ids at once: per call,
+        numpy's overhead costs more than the bisection of a few ids."""
         if self._small is not None:
-            return [self._small.lookup(group) for group in groups]
+            return [self._small.lookup(group) if group else _NO_IDS for group in groups]
         positions = self.positions([value for group in groups for value in group])
         out = []
         end = 0
         for group in groups:
             start, end = end, end + len(group)
             found = positions[start:end]
-            out.append(found[found >= 0].astype(np.int32))
+            out.append(found[found >= 0].astype(np.int32) if len(group) else _NO_IDS)
         return out
 
     def external(self, indices: Iterable[int]) -> list[str]:

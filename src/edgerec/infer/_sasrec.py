@@ -34,8 +34,10 @@ def _causal(width: int) -> np.ndarray:
 
 
 @functools.cache
-def _mean_column(dim: int) -> np.ndarray:
-    column = np.full((dim, 1), 1.0 / dim, dtype=np.float32)
+def constant_column(length: int, value: float) -> np.ndarray:
+    """A read-only, shared (length, 1) float32 column of ``value``: row sums and means as one
+    BLAS product."""
+    column = np.full((length, 1), value, dtype=np.float32)
     column.setflags(write=False)
     return column
 
@@ -46,7 +48,7 @@ def layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray:
     Row means as a product with a (d, 1) column of 1/d: a BLAS call beats ``add.reduce`` on
     these narrow rows; the rest is in place on one temporary.
     """
-    mean = _mean_column(x.shape[-1])
+    mean = constant_column(x.shape[-1], 1.0 / x.shape[-1])
     centred: np.ndarray = x - x @ mean
     spread = (centred * centred) @ mean
     spread += np.float32(LN_EPS)

@@ -5,13 +5,12 @@ Numpy only: this module is the inference half of every model and is imported by 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
-from edgerec.infer._sasrec import SASRecEncoder
+from edgerec.infer._sasrec import SASRecEncoder, constant_column
 
 
 class Scorer(Protocol):
@@ -105,13 +104,6 @@ class SASRecScorer:
         return self.encoder.encode(histories) @ self._by_dim  # type: ignore[no-any-return]
 
 
-@functools.cache
-def _ones_column(length: int) -> np.ndarray:
-    column = np.ones((length, 1), dtype=np.float32)
-    column.setflags(write=False)
-    return column
-
-
 def softmax_rows(scores: np.ndarray, inplace: bool = False) -> np.ndarray:
     """Row-wise softmax; ``inplace`` overwrites ``scores`` (a fresh matrix nobody else reads):
     at serving batch sizes the temporaries cost more than the arithmetic.
@@ -122,7 +114,7 @@ def softmax_rows(scores: np.ndarray, inplace: bool = False) -> np.ndarray:
     out = scores if inplace else scores.copy()
     out -= out.max(axis=1, keepdims=True)
     np.exp(out, out=out)
-    totals = out @ _ones_column(out.shape[1])
+    totals = out @ constant_column(out.shape[1], 1.0)
     np.reciprocal(totals, out=totals)
     out *= totals
     return out

@@ -22,10 +22,8 @@ ANN_CANDIDATES = 200
 # recall@10 1.0 against the exact pass, 0.4 ms instead of ~108 ms (benchmarks/similar.py).
 SIMILAR_CANDIDATES = 1000
 POPULAR = "popular"
-_NONE = np.zeros(0, dtype=np.int32)
-_NONE.setflags(write=False)  # shared by every query without exclusions
-# Up to this many seen + excluded items, ANN answers drop them by direct comparison (np.isin
-# sorts, which costs more for a history of tens of items).
+# Up to this many seen + excluded items, ANN and popular-head answers drop them by direct
+# comparison (np.isin sorts, which costs more for a history of tens of items).
 _SMALL_SET = 64
 # Popularity answers are scored this many cells at a time: a batch of new shoppers on a 1M
 # catalog must not allocate a (batch, 1M) matrix.
@@ -117,11 +115,7 @@ class Engine:
         Unknown or empty histories fall back to popularity (source "popular").
         """
         known = self.vocab.lookup_many([query.history for query in queries])
-        excluding = [row for row, query in enumerate(queries) if query.exclude]
-        banned = [_NONE] * len(queries)
-        excluded = self.vocab.lookup_many([queries[row].exclude for row in excluding])
-        for row, found in zip(excluding, excluded, strict=True):
-            banned[row] = found
+        banned = self.vocab.lookup_many([query.exclude for query in queries])
         answers: list[list[Ranked] | None] = [None] * len(queries)
         personal = [row for row, history in enumerate(known) if len(history)]
         if self.model.ann is not None and self._sequential is not None:
