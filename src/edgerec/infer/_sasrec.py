@@ -26,11 +26,17 @@ _MASKED = np.float32(-1e9)
 
 
 @functools.cache
-def _causal(width: int) -> np.ndarray:
-    """(width, width) lower triangle: position t sees positions <= t. Read-only, shared."""
-    mask = np.tril(np.ones((width, width), dtype=bool))
-    mask.setflags(write=False)
-    return mask
+def _attention_bias(width: int) -> np.ndarray:
+    """(width + 1, width, width) additive attention masks, one per left-padding length: with
+    ``pad`` padded positions, query t may attend keys ``pad <= j <= t`` (0), never others
+    (-1e9). Indexing it by each row's padding builds a batch's mask in one gather. Read-only,
+    shared; at most ~0.5 MB, for the longest history."""
+    query = np.arange(width)[:, None]
+    key = np.arange(width)[None, :]
+    pad = np.arange(width + 1)[:, None, None]
+    bias = np.where((key <= query) & (key >= pad), np.float32(0.0), _MASKED)
+    bias.setflags(write=False)
+    return bias
 
 
 @functools.cache
@@ -97,6 +103,13 @@ class SASRecEncoder:
         self.max_len = int(self.w["pos_emb"].shape[0])
         self.dim = int(self.w["pos_emb"].shape[1])
         self._fused = {f"l{layer}.": self._fuse_qkv(f"l{layer}.") for layer in range(num_layers)}
+        # The last block reads one query per user: its query and key-value projections apart.
+        self._query = {
+            p: (w[:, : self.dim].copy(), b[: self.dim]) for p, (w, b) in self._fused.items()
+        }
+        self._key_value = {
+            p: (w[:, self.dim :].copy(), b[self.dim :]) for p, (w, b) in self._fused.items()
+        }
 
     def _fuse_qkv(self, p: str) -> tuple[np.ndarray, np.ndarray]:
         """One (d, 3d) projection for queries, keys and values, the 1/sqrt(head size) of the
@@ -112,34 +125,35 @@ class SASRecEncoder:
         """(batch, d) user vectors; each history holds item indices, oldest first.
 
         Histories are cut to the last ``max_len`` items and left-padded to the longest one in the
-        batch; padded keys are masked, so the result equals an unpadded single-user pass.
+        batch; padded keys are masked, so the result equals an unpadded single-user pass. An
+        empty history gives a zero vector.
         """
-        cut = [np.asarray(h, dtype=np.int64)[-self.max_len :] for h in histories]
-        width = max((len(h) for h in cut), default=0)
+        cut = [np.asarray(h)[-self.max_len :] for h in histories]
+        lengths = [len(h) for h in cut]
+        width = max(lengths, default=0)
         if width == 0:
             return np.zeros((len(cut), self.dim), dtype=np.float32)
         batch = len(cut)
+        # Padded positions hold item 0: their rows are only ever read as masked keys, whose
+        # attention weight is exactly 0, so any finite row does.
         index = np.zeros((batch, width), dtype=np.int64)
-        valid = np.zeros((batch, width), dtype=bool)
         for row, history in enumerate(cut):
-            if len(history):
-                index[row, width - len(history) :] = history
-                valid[row, width - len(history) :] = True
+            index[row, width - len(history) :] = history
         w = self.w
         # Fancy indexing copies, so the in-place steps below never touch the table.
         x = to_float32(self.item_embeddings[index])
-        x *= valid[..., None]
         x += w["pos_emb"][self.max_len - width :]
         # Rows of (batch * width, d) from here: numpy runs a 3-D @ 2-D product as one small
         # product per user, a 2-D one as a single BLAS call.
         x = layer_norm(x.reshape(batch * width, self.dim), w["emb_ln.g"], w["emb_ln.b"])
-        # Causal mask plus key padding: query t may attend valid keys <= t.
-        allowed = _causal(width)[None] & valid[:, None, :]
-        bias = np.where(allowed, np.float32(0.0), _MASKED)[:, None]  # (B, 1, T, T)
+        pads = np.subtract(width, lengths)
+        bias = _attention_bias(width)[pads][:, None]  # (B, 1, T, T)
         for layer in range(self.num_layers):
             # Only the last position of the last block is read: skip the other queries there.
             last = layer == self.num_layers - 1
             x = self._block(x, batch, bias[:, :, -1:] if last else bias, f"l{layer}.", last)
+        if 0 in lengths:
+            x[np.equal(lengths, 0)] = 0.0
         return x  # (batch, d): the last block keeps one row per user
 
     def _block(
@@ -150,21 +164,35 @@ class SASRecEncoder:
         dim = self.dim
         width = x.shape[0] // batch
         heads, size = self.num_heads, dim // self.num_heads
-        weight, offset = self._fused[p]
-        qkv = x @ weight
-        qkv += offset
-        # (B, T, 3d) -> (3, B, heads, T, size): queries, keys and values split per head.
-        qkv = qkv.reshape(batch, width, 3, heads, size).transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        x_query = x
         if last_only:
-            q, x_query = q[:, :, -1:], x[width - 1 :: width]
+            # Keys and values of every position, the query of the last one only.
+            weight, offset = self._key_value[p]
+            kv = x @ weight
+            kv += offset
+            kv = kv.reshape(batch, width, 2, heads, size).transpose(2, 0, 3, 1, 4)
+            k, v = kv[0], kv[1]
+            x_query = x[width - 1 :: width]
+            weight, offset = self._query[p]
+            q = x_query @ weight
+            q += offset
+            q = q.reshape(batch, 1, heads, size).transpose(0, 2, 1, 3)
+        else:
+            weight, offset = self._fused[p]
+            qkv = x @ weight
+            qkv += offset
+            # (B, T, 3d) -> (3, B, heads, T, size): queries, keys and values split per head.
+            qkv = qkv.reshape(batch, width, 3, heads, size).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            x_query = x
         queries = q.shape[2]
         logits = q @ k.transpose(0, 1, 3, 2)
         logits += bias
         logits -= logits.max(axis=-1, keepdims=True)
         attn = np.exp(logits, out=logits)
-        attn /= attn.sum(axis=-1, keepdims=True)
+        # Row sums as one BLAS product over all heads' rows, then one reciprocal per row.
+        totals = attn.reshape(-1, width) @ constant_column(width, 1.0)
+        np.reciprocal(totals, out=totals)
+        attn *= totals.reshape(batch, heads, queries, 1)
         context = (attn @ v).transpose(0, 2, 1, 3).reshape(batch * queries, dim)
         mixed = context @ w[p + "o.w"]
         mixed += w[p + "o.b"]
