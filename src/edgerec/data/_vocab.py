@@ -139,17 +139,22 @@ class ArrayVocabulary:
 
     def lookup_many(self, groups: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """`lookup` of every group; empty groups (no exclusions, a new shopper) share one
-        read-only empty array. A large catalog searches all groups' ids at once: per call,
-        numpy's overhead costs more than the bisection of a few ids."""
-        if self._small is not None:
-            return [self._small.lookup(group) if group else _NO_IDS for group in groups]
+        read-only empty array. All groups' ids are resolved at once and each group is a slice
+        of the result: per call, numpy's overhead costs more than the lookup of a few ids."""
         positions = self.positions([value for group in groups for value in group])
+        everywhere_known = bool((positions >= 0).all())
+        positions = positions.astype(np.int32)
         out = []
         end = 0
         for group in groups:
             start, end = end, end + len(group)
-            found = positions[start:end]
-            out.append(found[found >= 0].astype(np.int32) if len(group) else _NO_IDS)
+            if not group:
+                out.append(_NO_IDS)
+            elif everywhere_known:
+                out.append(positions[start:end])
+            else:
+                found = positions[start:end]
+                out.append(found[found >= 0])
         return out
 
     def external(self, indices: Iterable[int]) -> list[str]:

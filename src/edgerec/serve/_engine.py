@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -40,9 +40,10 @@ class Ranked(NamedTuple):
     source: str
 
 
-@dataclass(frozen=True)
-class Query:
-    """One recommendation request: a history (external ids, oldest first) and its filters."""
+class Query(NamedTuple):
+    """One recommendation request: a history (external ids, oldest first) and its filters.
+
+    A tuple: one is built per request, at a third of a frozen dataclass's cost."""
 
     history: Sequence[str]
     k: int
@@ -181,9 +182,15 @@ class Engine:
             return
         chosen = matrix if len(plain) == len(rows) else matrix[plain]
         columns, best = top_k_rows(chosen, max(queries[rows[p]].k for p in plain))
-        for position, picked, values in zip(plain, columns, best, strict=True):
-            k = queries[rows[position]].k
-            answers[rows[position]] = self._ranked_finite(picked[:k], values[:k], source)
+        # One id lookup and one float conversion for the whole batch, then a slice per row.
+        width = columns.shape[1]
+        ids = self.vocab.external(columns.reshape(-1))
+        scores = best.reshape(-1).tolist()
+        kept = (best > -np.inf).sum(axis=1).tolist()  # filtered (-inf) items sort last
+        for offset, (position, count) in enumerate(zip(plain, kept, strict=True)):
+            start = offset * width
+            end = start + min(count, queries[rows[position]].k)
+            answers[rows[position]] = _ranked(ids[start:end], scores[start:end], source)
 
     @functools.cached_property
     def _popular_head(self) -> tuple[np.ndarray, np.ndarray]:
@@ -293,10 +300,7 @@ class Engine:
 
     def _ranked(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
         """Dense indices and their scores (best first) as external-id answers."""
-        ids = self.vocab.external(indices)
-        return [
-            Ranked(item, score, source) for item, score in zip(ids, scores.tolist(), strict=True)
-        ]
+        return _ranked(self.vocab.external(indices), scores.tolist(), source)
 
     def _rerank(
         self, scores: np.ndarray, candidates: Sequence[str], k: int, source: str, dropped: set[str]
@@ -315,3 +319,9 @@ class Engine:
         out = [Ranked(item, -negative, source) for negative, _, item in ranked]
         out += [Ranked(item, None, "unscored") for item in unknown]
         return out[:k]
+
+
+def _ranked(ids: list[str], scores: list[float], source: str) -> list[Ranked]:
+    """Answers from parallel lists, built in C: ``Ranked(...)`` runs Python code per item, and
+    a batch of 16 builds 160 of them."""
+    return list(map(tuple.__new__, repeat(Ranked), zip(ids, scores, repeat(source))))
