@@ -122,6 +122,18 @@ class EventWriter:
         self._executor.shutdown()
 
 
+class _Budget:
+    """The deadline of a connection's current query, read by its progress handler."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self) -> None:
+        self.deadline = float("inf")
+
+    def exceeded(self) -> int:
+        return int(time.monotonic() > self.deadline)
+
+
 class HistoryReader:
     """Reads recent history per user on the request path (read-only connection per thread)."""
 
@@ -129,25 +141,28 @@ class HistoryReader:
         self._path = path
         self._local = threading.local()
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
+    def _connection(self, budget_s: float = float("inf")) -> sqlite3.Connection:
+        """This thread's connection, its query budget set to ``budget_s`` from now."""
+        opened: tuple[sqlite3.Connection, _Budget] | None = getattr(self._local, "opened", None)
+        if opened is None:
+            budget = _Budget()
             connection = _connect(self._path, readonly=True)
-            self._local.connection = connection
-        return connection
+            # One handler for the connection's life; each query only moves the deadline.
+            connection.set_progress_handler(budget.exceeded, 1000)
+            opened = self._local.opened = (connection, budget)
+        opened[1].deadline = time.monotonic() + budget_s
+        return opened[0]
 
     def recent(self, user_id: str, limit: int) -> tuple[list[str], int]:
         """(item ids oldest first, id of the newest event or 0 when the user has none)."""
-        connection = self._connection()
-        deadline = time.monotonic() + _READ_BUDGET_S
-        connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
-        try:
-            rows = connection.execute(
+        rows = (
+            self._connection(_READ_BUDGET_S)
+            .execute(
                 "SELECT item_id, id FROM events WHERE user_id = ? ORDER BY id DESC LIMIT ?",
                 (user_id, limit),
-            ).fetchall()
-        finally:
-            connection.set_progress_handler(None, 0)
+            )
+            .fetchall()
+        )
         if not rows:
             return [], 0
         return [row[0] for row in reversed(rows)], int(rows[0][1])
