@@ -7,6 +7,7 @@ import contextlib
 import gc
 import hmac
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -53,6 +54,8 @@ Handler = Callable[[Scope, Receive, Params], Awaitable[Reply]]
 _LAG_PROBE_S = 0.005
 SESSION_FIELDS = {"items", "k", "exclude", "category", "candidates"}
 _RETRY_AFTER = [(b"retry-after", b"1")]
+# Distinct valid query strings of the user route remembered, parsed (then the table restarts).
+_QUERY_STRINGS = 1024
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
@@ -69,6 +72,7 @@ class App:
         self.overloaded = False
         self.inflight = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._user_queries: dict[bytes, tuple[int, tuple[str, ...], str | None, str]] = {}
         self._routes: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
@@ -285,15 +289,18 @@ class App:
         self, scope: Scope, receive: Receive, p: dict[str, str]
     ) -> tuple[int, bytes]:
         engine = self._ready_engine()
-        query = query_params(scope.get("query_string", b""))
-        k = parse_k(_last(query, "k"), self.settings.default_k, self.settings.max_k)
-        exclude = query_list(query, "exclude")
-        category = optional_text(_last(query, "category"), "category")
+        k, exclude, category, filters = self._user_query(scope.get("query_string", b""))
         user_id = identifier(p["user_id"], "user_id")
-        history, newest = self.reader.recent(user_id, self.settings.history_len)
+        try:
+            history, newest = self.reader.recent(user_id, self.settings.history_len)
+        except sqlite3.OperationalError as exc:  # over its time budget, locked, I/O error
+            logger.warning("history read failed for a recommendation: %s", exc)
+            raise HTTPError(
+                503, "store_unavailable", "event store did not answer in time", _RETRY_AFTER
+            ) from None
         metrics.TALLY.count(metrics.CACHE_RESULT["sqlite", bool(history)])
         # The newest event id is in the key: a new click or a new model never hits an old entry.
-        key = f"{engine.version}:u:{user_id}:{newest}:{k}:{','.join(sorted(exclude))}:{category}"
+        key = f"{engine.version}:u:{user_id}:{newest}:{filters}"
         cached = self._cached(key)
         if cached is not None:
             return 200, cached
@@ -302,6 +309,21 @@ class App:
         self.local.set(key, body)
         self.cache.set(key, body)
         return 200, body
+
+    def _user_query(self, raw: bytes) -> tuple[int, tuple[str, ...], str | None, str]:
+        """(k, exclude, category, their cache-key part) of a query string; valid ones are
+        remembered, as most requests repeat a handful of query strings."""
+        parsed = self._user_queries.get(raw)
+        if parsed is None:
+            query = query_params(raw)
+            k = parse_k(_last(query, "k"), self.settings.default_k, self.settings.max_k)
+            exclude = tuple(query_list(query, "exclude"))
+            category = optional_text(_last(query, "category"), "category")
+            parsed = (k, exclude, category, f"{k}:{','.join(sorted(exclude))}:{category}")
+            if len(self._user_queries) >= _QUERY_STRINGS:
+                self._user_queries.clear()
+            self._user_queries[raw] = parsed
+        return parsed
 
     async def _session_recommendations(
         self, scope: Scope, receive: Receive, p: dict[str, str]
@@ -409,7 +431,7 @@ class App:
             items.append(item)
         source = ranked[0].source if ranked else MODEL
         if source != MODEL:
-            metrics.TALLY.count(metrics.FALLBACKS.labels(source))
+            metrics.TALLY.count(metrics.fallback_counter(source))
         return orjson.dumps(
             {
                 "ok": True,

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from edgerec.serve import _metrics as metrics
+
 logger = logging.getLogger(__name__)
 
 Q = TypeVar("Q")
@@ -42,6 +44,7 @@ class Coalescer(Generic[Q, R]):
         if self._pending:  # more than one batch waited: the rest go next iteration
             asyncio.get_running_loop().call_soon(self._flush)
         self.batches += 1
+        metrics.TALLY.observe(metrics.BATCH_SIZE, len(batch))
         try:
             answers = self._run([query for query, _ in batch])
         except Exception as exc:

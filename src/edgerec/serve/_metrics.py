@@ -130,6 +130,12 @@ CPU = Counter(
     "CPU time (user + system) used by the worker processes.",
     namespace=NAMESPACE,
 )
+BATCH_SIZE = Histogram(
+    "batch_size",
+    "Recommendation queries scored together in one micro-batch.",
+    namespace=NAMESPACE,
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 RELOADS = Counter(
     "model_reloads_total", "Artifact reload attempts by result.", ["result"], namespace=NAMESPACE
 )
@@ -150,13 +156,19 @@ def request_counter(route: str, method: str, status: int) -> Any:
 
 
 @functools.cache
+def fallback_counter(source: str) -> Any:
+    return FALLBACKS.labels(source)
+
+
+@functools.cache
 def route_latency(route: str) -> Any:
     return LATENCY.labels(route)
 
 
 class Tally:
-    """Hot-path counts and latencies kept in plain Python, applied to the shared metrics by
-    `flush` (once a second, and before this worker answers a scrape).
+    """Hot-path counts and histogram observations (latencies, batch sizes) kept in plain
+    Python, applied to the shared metrics by `flush` (once a second, and before this worker
+    answers a scrape).
 
     In multiprocess mode every prometheus_client update makes a getpid() syscall and takes a
     lock; the ~7 updates of each request were ~8% of a recommendation's CPU time (py-spy,
@@ -165,25 +177,25 @@ class Tally:
 
     def __init__(self) -> None:
         self._counts: dict[Any, float] = {}
-        self._latency: dict[Any, list[float]] = {}
+        self._histograms: dict[Any, list[float]] = {}
 
     def count(self, child: Any, amount: float = 1.0) -> None:
         self._counts[child] = self._counts.get(child, 0.0) + amount
 
-    def observe(self, child: Any, seconds: float) -> None:
-        slots = self._latency.get(child)
+    def observe(self, child: Any, value: float) -> None:
+        slots = self._histograms.get(child)
         if slots is None:
             # One slot per bucket (the last is +Inf), then the sum.
-            slots = self._latency[child] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+            slots = self._histograms[child] = [0.0] * (len(child._upper_bounds) + 1)
         # Histogram buckets hold values <= their bound: bisect_left finds that bucket.
-        slots[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        slots[-1] += seconds
+        slots[bisect_left(child._upper_bounds, value)] += 1
+        slots[-1] += value
 
     def flush(self) -> None:
         counts, self._counts = self._counts, {}
         for child, amount in counts.items():
             child.inc(amount)
-        latency, self._latency = self._latency, {}
+        latency, self._histograms = self._histograms, {}
         for child, slots in latency.items():
             # prometheus_client keeps per-bucket (not cumulative) values and a sum; no public
             # bulk-observe exists. tests/serve/test_metrics.py pins this to observe()'s result.
