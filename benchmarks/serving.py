@@ -3,9 +3,10 @@
     python benchmarks/serving.py --artifact artifacts/Beauty-hybrid
 
 One run, one machine: every server gets core 0 (taskset), the load generators core 1. Reports
-the maximum rate (wrk, closed loop, 16 connections: enough concurrent requests for edgerec's
-micro-batching; more only queue) and open-loop latency at 50% and 80% of
-edgerec's maximum, then process start -> first 200 OK. Needs wrk (apt-get install wrk) and the
+each server's maximum rate (wrk, closed loop; the best of 16, 32 and 64 connections, each a run
+of its own: micro-batching turns concurrent requests into throughput, so the maximum of a
+batching server is found by offering it enough of them, and every server gets the same sweep),
+open-loop latency at 50% and 80% of edgerec's maximum, then process start -> first 200 OK. Needs wrk (apt-get install wrk) and the
 `train` extra plus fastapi/uvicorn for the reference. Prints a table; asserts nothing.
 """
 
@@ -33,7 +34,8 @@ from edgerec.serve._store import Event, EventWriter, initialise
 HOST = "127.0.0.1"
 USERS = 5000
 SERVER_CORE, LOAD_CORE = 0, 1
-CONNECTIONS = 16
+# A batching server needs concurrent requests to batch; hello world is flat across these.
+CONNECTIONS = [16, 32, 64]
 
 
 def seed_store(database: Path, artifact: Path, users: int) -> None:
@@ -110,10 +112,19 @@ def measure(
     script: str | None,
     path_for: object,
     seconds: int,
+    sweep: list[int],
     rates: list[float] | None,
 ) -> dict[str, object]:
-    rps = wrk_max_rps(url, script, seconds, LOAD_CORE, CONNECTIONS)
-    row: dict[str, object] = {"name": name, "rps": rps}
+    """Maximum rate over ``sweep`` (wrk connection counts, each its own run), then open-loop
+    latency at each of ``rates``."""
+    by_connections = {c: wrk_max_rps(url, script, seconds, LOAD_CORE, c) for c in sweep}
+    best = max(by_connections, key=by_connections.__getitem__)
+    row: dict[str, object] = {
+        "name": name,
+        "rps": by_connections[best],
+        "connections": best,
+        "sweep": by_connections,
+    }
     for label, rate in zip(("50%", "80%"), rates or [], strict=False):
         port = int(url.split(":")[2].split("/")[0])
         row[label] = open_loop_latency(HOST, port, path_for, rate, seconds)  # type: ignore[arg-type]
@@ -125,6 +136,13 @@ def main() -> None:
     parser.add_argument("--artifact", type=Path, required=True)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        nargs="+",
+        default=CONNECTIONS,
+        help="wrk connection counts; each server's maximum is its best over these",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
@@ -163,6 +181,7 @@ def main() -> None:
                 None,
                 lambda i: "/",
                 args.seconds,
+                args.connections,
                 None,
             )
         )
@@ -185,12 +204,17 @@ def main() -> None:
     ) as startup:
         base = f"http://{HOST}:8102/v1/users/u1/recommendations?k=10"
         edge = measure(
-            "edgerec recommend (no answer cache)", base, script, user_path, args.seconds, None
+            "edgerec recommend (no answer cache)",
+            base,
+            script,
+            user_path,
+            args.seconds,
+            args.connections,
+            None,
         )
         rates = [0.5 * float(edge["rps"]), 0.8 * float(edge["rps"])]  # type: ignore[arg-type]
-        edge = measure(
-            "edgerec recommend (no answer cache)", base, script, user_path, args.seconds, rates
-        )
+        for label, rate in zip(("50%", "80%"), rates, strict=True):
+            edge[label] = open_loop_latency(HOST, 8102, user_path, rate, args.seconds)
         edge["startup"] = startup
         edge["rss"] = worker_rss_mb(8102)
         rows.append(edge)
@@ -221,6 +245,7 @@ def main() -> None:
                 script,
                 user_path,
                 args.seconds,
+                args.connections,
                 rates,
             )
             ref["startup"] = startup
@@ -234,8 +259,9 @@ def report(rows: list[dict[str, object]], items: int) -> None:
     edge = float(rows[1]["rps"])  # type: ignore[arg-type]
     print(f"\ncatalog: {items} items; server on 1 core, load on the other")
     print(
-        f"{'service':<40} {'max RPS':>9} {'vs hello':>9} {'vs edgerec':>10}  "
-        f"{'P50/P99/P999 ms @50%':>22}  {'@80%':>22} {'start s':>8} {'RSS MB':>7}"
+        f"{'service':<40} {'max RPS':>9} {'conns':>5} {'vs hello':>9} {'vs edgerec':>10}  "
+        f"{'P50/P99/P999 ms @50%':>22}  {'@80%':>22} {'start s':>8} {'RSS MB':>7}  "
+        "RPS by connections"
     )
     for row in rows:
         rps = float(row["rps"])  # type: ignore[arg-type]
@@ -250,11 +276,14 @@ def report(rows: list[dict[str, object]], items: int) -> None:
             )
         startup = row.get("startup")
         rss = row.get("rss")
+        sweep = row["sweep"]
+        assert isinstance(sweep, dict)
         print(
-            f"{row['name']:<40} {rps:>9.0f} {rps / hello:>9.2f} {edge / rps:>10.1f}  "
-            f"{cells[0]:>22}  {cells[1]:>22} "
+            f"{row['name']:<40} {rps:>9.0f} {row['connections']:>5} {rps / hello:>9.2f} "
+            f"{edge / rps:>10.1f}  {cells[0]:>22}  {cells[1]:>22} "
             f"{'—' if startup is None else f'{startup:.2f}':>8} "
-            f"{'—' if rss is None else f'{rss:.0f}':>7}"
+            f"{'—' if rss is None else f'{rss:.0f}':>7}  "
+            + " ".join(f"{c}:{v:.0f}" for c, v in sweep.items())
         )
 
 
