@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from edgerec.serve import App
-from edgerec.serve._store import Event, EventWriter, HistoryReader, initialise
+from edgerec.serve._store import RECENT, Event, EventWriter, HistoryReader, initialise
 
 # Enough virtual-machine steps that the progress handler runs many times.
 SLOW_QUERY = (
@@ -46,3 +46,26 @@ async def test_a_failed_history_read_is_a_503_with_retry_after(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["code"] == "store_unavailable"
+
+
+def test_history_reads_come_from_the_covering_index_also_in_an_older_store(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "events.sqlite3"
+    older = sqlite3.connect(database)
+    older.executescript(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, "
+        "item_id TEXT NOT NULL, event_type TEXT NOT NULL, ts REAL NOT NULL, "
+        "received_at REAL NOT NULL);"
+        "CREATE INDEX events_by_user ON events (user_id, id);"
+        "INSERT INTO events (user_id, item_id, event_type, ts, received_at) "
+        "VALUES ('u', 'a', 'view', 1, 1);"
+    )
+    older.close()
+    initialise(database)
+    reader = HistoryReader(database)
+    plan = reader._connection().execute(f"EXPLAIN QUERY PLAN {RECENT}", ("u", 50))
+    assert "COVERING INDEX events_by_user_recent" in str(plan.fetchall())
+    indexes = reader._connection().execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    assert {name for (name,) in indexes} == {"events_by_user_recent", "sqlite_autoindex_items_1"}
+    assert reader.recent("u", 10) == (["a"], 1)
