@@ -128,7 +128,7 @@ def measure(
     }
     for label, rate in zip(("50%", "80%"), rates or [], strict=False):
         port = int(url.split(":")[2].split("/")[0])
-        row[label] = open_loop_latency(HOST, port, path_for, rate, seconds)  # type: ignore[arg-type]
+        row[label] = open_loop_latency(HOST, port, path_for, rate, seconds, core=LOAD_CORE)  # type: ignore[arg-type]
     return row
 
 
@@ -215,7 +215,9 @@ def main() -> None:
         )
         rates = [0.5 * float(edge["rps"]), 0.8 * float(edge["rps"])]  # type: ignore[arg-type]
         for label, rate in zip(("50%", "80%"), rates, strict=True):
-            edge[label] = open_loop_latency(HOST, 8102, user_path, rate, args.seconds)
+            edge[label] = open_loop_latency(
+                HOST, 8102, user_path, rate, args.seconds, core=LOAD_CORE
+            )
         edge["startup"] = startup
         edge["rss"] = worker_rss_mb(8102)
         rows.append(edge)
