@@ -104,8 +104,8 @@ def open_loop_latency(
     """
     gc.collect()
     gc.disable()
-    # Unpinned, the client shared the server's core at times and its own CPU time counted as
-    # server latency: P99 of 10-34 ms at 50-80% load against 3-6 ms pinned, same server.
+    # Unpinned, the scheduler could run the client on the server's core, and the client's own
+    # CPU time then counted as server latency.
     previous = os.sched_getaffinity(0)
     if core is not None:
         os.sched_setaffinity(0, {core})
