@@ -104,12 +104,9 @@ class SASRecEncoder:
         self.dim = int(self.w["pos_emb"].shape[1])
         self._fused = {f"l{layer}.": self._fuse_qkv(f"l{layer}.") for layer in range(num_layers)}
         # The last block reads one query per user: its query and key-value projections apart.
-        self._query = {
-            p: (w[:, : self.dim].copy(), b[: self.dim]) for p, (w, b) in self._fused.items()
-        }
-        self._key_value = {
-            p: (w[:, self.dim :].copy(), b[self.dim :]) for p, (w, b) in self._fused.items()
-        }
+        weight, bias = self._fused[f"l{num_layers - 1}."]
+        self._last_query = (weight[:, : self.dim].copy(), bias[: self.dim])
+        self._last_key_value = (weight[:, self.dim :].copy(), bias[self.dim :])
 
     def _fuse_qkv(self, p: str) -> tuple[np.ndarray, np.ndarray]:
         """One (d, 3d) projection for queries, keys and values, the 1/sqrt(head size) of the
@@ -166,13 +163,13 @@ class SASRecEncoder:
         heads, size = self.num_heads, dim // self.num_heads
         if last_only:
             # Keys and values of every position, the query of the last one only.
-            weight, offset = self._key_value[p]
+            weight, offset = self._last_key_value
             kv = x @ weight
             kv += offset
             kv = kv.reshape(batch, width, 2, heads, size).transpose(2, 0, 3, 1, 4)
             k, v = kv[0], kv[1]
             x_query = x[width - 1 :: width]
-            weight, offset = self._query[p]
+            weight, offset = self._last_query
             q = x_query @ weight
             q += offset
             q = q.reshape(batch, 1, heads, size).transpose(0, 2, 1, 3)
