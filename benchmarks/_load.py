@@ -65,6 +65,12 @@ async def _open_loop(
             if not head.startswith(b"HTTP/1.1 200"):
                 failures += 1
             latencies.append(time.perf_counter() - scheduled)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The server closed the connection: a failed request, and a new connection for
+            # the pool rather than a crashed run.
+            failures += 1
+            writer.close()
+            reader, writer = await asyncio.open_connection(host, port)
         finally:
             pool.put_nowait((reader, writer))
 
