@@ -296,7 +296,7 @@ class App:
         except sqlite3.OperationalError as exc:  # over its time budget, locked, I/O error
             logger.warning("history read failed for a recommendation: %s", exc)
             raise HTTPError(
-                503, "store_unavailable", "event store did not answer in time", _RETRY_AFTER
+                503, "store_unavailable", "event store did not answer, retry shortly", _RETRY_AFTER
             ) from None
         metrics.TALLY.count(metrics.CACHE_RESULT["sqlite", bool(history)])
         # The newest event id is in the key: a new click or a new model never hits an old entry.

@@ -195,8 +195,8 @@ class Tally:
         counts, self._counts = self._counts, {}
         for child, amount in counts.items():
             child.inc(amount)
-        latency, self._histograms = self._histograms, {}
-        for child, slots in latency.items():
+        histograms, self._histograms = self._histograms, {}
+        for child, slots in histograms.items():
             # prometheus_client keeps per-bucket (not cumulative) values and a sum; no public
             # bulk-observe exists. tests/serve/test_metrics.py pins this to observe()'s result.
             for bucket, hits in zip(child._buckets, slots[:-1], strict=True):
