@@ -67,6 +67,11 @@ def lua_script(directory: Path, users: int) -> str:
     return str(path)
 
 
+def user_path(index: int) -> str:
+    """The i-th request of a load: the users of `seed_store` in a fixed scrambled order."""
+    return f"/v1/users/u{(index * 7919) % USERS}/recommendations?k=10"
+
+
 @contextmanager
 def server(command: list[str], env: dict[str, str], port: int, ready: str) -> Iterator[float]:
     """Start ``command`` on the server core; yield seconds from spawn to the first 200 OK."""
@@ -89,7 +94,9 @@ def server(command: list[str], env: dict[str, str], port: int, ready: str) -> It
                 time.sleep(0.005)
         yield time.perf_counter() - started
     finally:
-        os.killpg(process.pid, signal.SIGINT)
+        # SIGTERM, as Kubernetes stops a pod: a shell running this in the background starts
+        # its children with SIGINT ignored.
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -154,9 +161,6 @@ def main() -> None:
     edge_env = {"EDGEREC_PROCESS_CACHE_SIZE": "1", "EDGEREC_LOG_LEVEL": "WARNING"}
     rows = []
     python = sys.executable
-
-    def user_path(index: int) -> str:
-        return f"/v1/users/u{(index * 7919) % USERS}/recommendations?k=10"
 
     with server(
         [

@@ -1,0 +1,57 @@
+"""Open-loop latency of the recommend path by offered rate, from light load to saturation.
+
+    python benchmarks/latency.py --artifact artifacts/beauty-speed --rates 500 2000 4000 6000
+
+One edgerec server on core 0 and the open-loop client on core 1, as in `serving.py` (same
+seeded shoppers, no answer cache). Each rate is a run of its own against the same warm server,
+and the list is run ``--repeat`` times in a row. Prints P50/P99/P999 per run; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import open_loop_latency
+from serving import HOST, LOAD_CORE, USERS, seed_store, server, user_path
+
+PORT = 8104
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifact", type=Path, required=True)
+    parser.add_argument("--rates", type=float, nargs="+", default=[500, 2000, 4000, 6000])
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="edgerec-latency-"))
+    seed_store(work / "events.sqlite3", args.artifact, USERS)
+    command = [sys.executable, "-m", "edgerec.cli", "serve", "--artifact", str(args.artifact)]
+    command += ["--port", str(PORT), "--state-dir", str(work)]
+    env = {"EDGEREC_PROCESS_CACHE_SIZE": "1", "EDGEREC_LOG_LEVEL": "WARNING"}
+    header = ("offered RPS", "achieved", "P50 ms", "P99 ms", "P999 ms", "failed")
+    print(" ".join(f"{name:>11}" for name in header))
+    try:
+        with server(command, env, PORT, "/readyz"):
+            open_loop_latency(HOST, PORT, user_path, args.rates[0], 1, core=LOAD_CORE)  # warm-up
+            for _ in range(args.repeat):
+                for rate in args.rates:
+                    row = open_loop_latency(
+                        HOST, PORT, user_path, rate, args.seconds, core=LOAD_CORE
+                    )
+                    cells = (rate, row["achieved"], row["p50"], row["p99"], row["p999"])
+                    print(
+                        " ".join(f"{value:>11.2f}" for value in cells)
+                        + f" {row['failures']:>11.0f}"
+                    )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
