@@ -86,6 +86,19 @@ def test_tampered_files_are_refused(hybrid_dir: Path, damage: str) -> None:
         load_artifact(hybrid_dir)
 
 
+def test_a_load_hashes_the_files_it_reads_and_size_checks_the_rest(hybrid_dir: Path) -> None:
+    target = hybrid_dir / "item_emb_i8.npy"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    load_artifact(hybrid_dir)  # float16 never opens the int8 copy
+    with pytest.raises(ArtifactError, match=r"item_emb_i8\.npy: digest"):
+        load_artifact(hybrid_dir, precision="int8")
+    target.write_bytes(bytes(data[:-10]))
+    with pytest.raises(ArtifactError, match=r"item_emb_i8\.npy: .* bytes"):
+        load_artifact(hybrid_dir)
+
+
 def test_bad_manifests_are_refused(hybrid_dir: Path, tmp_path: Path) -> None:
     manifest_path = hybrid_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

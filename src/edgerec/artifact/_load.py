@@ -22,6 +22,11 @@ from edgerec.infer._scorers import (
 )
 
 PRECISIONS = ("float16", "int8")
+# The other precision's copy of the item embeddings, which a load never opens.
+_UNREAD = {
+    "float16": ("item_emb_i8.npy", "item_emb_scales.npy"),
+    "int8": ("item_emb_f16.npy",),
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ def load_artifact(
     manifest = read_manifest(root)
     if expected_digest:
         check_digest(root, manifest, expected_digest)
-    verify_files(root, manifest)
+    verify_files(root, manifest, unread=_UNREAD[precision])
     try:
         return _build(root, manifest, precision)
     except (OSError, ValueError, KeyError, TypeError) as exc:
