@@ -17,7 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load import open_loop_latency
-from serving import HOST, LOAD_CORE, USERS, seed_store, server, user_path
+from serving import (
+    EDGE_ENV,
+    HOST,
+    LOAD_CORE,
+    USERS,
+    edgerec_command,
+    seed_store,
+    server,
+    user_path,
+)
 
 PORT = 8104
 
@@ -31,13 +40,10 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgerec-latency-"))
     seed_store(work / "events.sqlite3", args.artifact, USERS)
-    command = [sys.executable, "-m", "edgerec.cli", "serve", "--artifact", str(args.artifact)]
-    command += ["--port", str(PORT), "--state-dir", str(work)]
-    env = {"EDGEREC_PROCESS_CACHE_SIZE": "1", "EDGEREC_LOG_LEVEL": "WARNING"}
     header = ("offered RPS", "achieved", "P50 ms", "P99 ms", "P999 ms", "failed")
     print(" ".join(f"{name:>11}" for name in header))
     try:
-        with server(command, env, PORT, "/readyz"):
+        with server(edgerec_command(args.artifact, PORT, work), EDGE_ENV, PORT, "/readyz"):
             open_loop_latency(HOST, PORT, user_path, args.rates[0], 1, core=LOAD_CORE)  # warm-up
             for _ in range(args.repeat):
                 for rate in args.rates:

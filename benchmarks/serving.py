@@ -68,6 +68,16 @@ def lua_script(directory: Path, users: int) -> str:
     return str(path)
 
 
+# No answer cache: every request runs the full path (history read, model, JSON).
+EDGE_ENV = {"EDGEREC_PROCESS_CACHE_SIZE": "1", "EDGEREC_LOG_LEVEL": "WARNING"}
+
+
+def edgerec_command(artifact: Path, port: int, state: Path) -> list[str]:
+    """`edgerec serve` with one worker on ``port``, its event store in ``state``."""
+    serve = [sys.executable, "-m", "edgerec.cli", "serve", "--artifact", str(artifact)]
+    return [*serve, "--port", str(port), "--state-dir", str(state)]
+
+
 def user_path(index: int) -> str:
     """The i-th request of a load: the users of `seed_store` in a fixed scrambled order."""
     return f"/v1/users/u{(index * 7919) % USERS}/recommendations?k=10"
@@ -159,7 +169,6 @@ def main() -> None:
     database = work / "events.sqlite3"
     seed_store(database, args.artifact, USERS)
     script = lua_script(work, USERS)
-    edge_env = {"EDGEREC_PROCESS_CACHE_SIZE": "1", "EDGEREC_LOG_LEVEL": "WARNING"}
     rows = []
     python = sys.executable
 
@@ -191,23 +200,7 @@ def main() -> None:
                 None,
             )
         )
-    with server(
-        [
-            python,
-            "-m",
-            "edgerec.cli",
-            "serve",
-            "--artifact",
-            str(args.artifact),
-            "--port",
-            "8102",
-            "--state-dir",
-            str(work),
-        ],
-        edge_env,
-        8102,
-        "/readyz",
-    ) as startup:
+    with server(edgerec_command(args.artifact, 8102, work), EDGE_ENV, 8102, "/readyz") as startup:
         base = f"http://{HOST}:8102/v1/users/u1/recommendations?k=10"
         edge = measure(
             "edgerec recommend (no answer cache)",

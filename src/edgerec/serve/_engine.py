@@ -181,16 +181,29 @@ class Engine:
         if not plain:
             return
         chosen = matrix if len(plain) == len(rows) else matrix[plain]
-        columns, best = top_k_rows(chosen, max(queries[rows[p]].k for p in plain))
-        # One id lookup and one float conversion for the whole batch, then a slice per row.
+        ks = [queries[rows[position]].k for position in plain]
+        columns, best = top_k_rows(chosen, max(ks))
+        for position, answer in zip(
+            plain, self._ranked_rows(columns, best, ks, source), strict=True
+        ):
+            answers[rows[position]] = answer
+
+    def _ranked_rows(
+        self, columns: np.ndarray, best: np.ndarray, ks: Sequence[int], source: str
+    ) -> list[list[Ranked]]:
+        """Answers from top-k rows (`top_k_rows` output), the i-th cut to ``ks[i]`` items and
+        without its filtered (-inf) items, which sort last. One id lookup and one float
+        conversion for all rows, then a slice per row."""
         width = columns.shape[1]
         ids = self.vocab.external(columns.reshape(-1))
         scores = best.reshape(-1).tolist()
-        kept = (best > -np.inf).sum(axis=1).tolist()  # filtered (-inf) items sort last
-        for offset, (position, count) in enumerate(zip(plain, kept, strict=True)):
-            start = offset * width
-            end = start + min(count, queries[rows[position]].k)
-            answers[rows[position]] = _ranked(ids[start:end], scores[start:end], source)
+        kept = (best > -np.inf).sum(axis=1).tolist()
+        out = []
+        for row, (count, k) in enumerate(zip(kept, ks, strict=True)):
+            start = row * width
+            end = start + min(count, k)
+            out.append(_answer_list(ids[start:end], scores[start:end], source))
+        return out
 
     @functools.cached_property
     def _popular_head(self) -> tuple[np.ndarray, np.ndarray]:
@@ -289,18 +302,11 @@ class Engine:
 
     def _top(self, scores: np.ndarray, k: int, source: str) -> list[Ranked]:
         columns, best = top_k_rows(scores[None], k)
-        return self._ranked_finite(columns[0], best[0], source)
-
-    def _ranked_finite(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
-        """`_ranked` without the filtered (-inf) items, which sort last."""
-        finite = np.isfinite(scores)
-        if not finite.all():
-            indices, scores = indices[finite], scores[finite]
-        return self._ranked(indices, scores, source)
+        return self._ranked_rows(columns, best, [k], source)[0]
 
     def _ranked(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
         """Dense indices and their scores (best first) as external-id answers."""
-        return _ranked(self.vocab.external(indices), scores.tolist(), source)
+        return _answer_list(self.vocab.external(indices), scores.tolist(), source)
 
     def _rerank(
         self, scores: np.ndarray, candidates: Sequence[str], k: int, source: str, dropped: set[str]
@@ -321,7 +327,7 @@ class Engine:
         return out[:k]
 
 
-def _ranked(ids: list[str], scores: list[float], source: str) -> list[Ranked]:
+def _answer_list(ids: list[str], scores: list[float], source: str) -> list[Ranked]:
     """Answers from parallel lists, built in C: ``Ranked(...)`` runs Python code per item, and
     a batch of 16 builds 160 of them."""
     return list(map(tuple.__new__, repeat(Ranked), zip(ids, scores, repeat(source))))
