@@ -120,10 +120,11 @@ class ItemIndex:
     def _scan(self, query: np.ndarray, lists: np.ndarray, count: int) -> np.ndarray:
         starts, ends = self._offsets[lists], self._offsets[lists + 1]
         spans = [slice(lo, hi) for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
-        # The probed lists' slices joined once (contiguous reads, ~40% faster than gathering
-        # rows) and scored in one product: per list, numpy's call overhead outweighed the math.
-        vectors = np.concatenate([self._vectors[span] for span in spans], dtype=np.float32)
-        scores = vectors @ query
+        # Each probed list (a contiguous slice) cast and scored on its own: its float32 copy
+        # (~128 KB) stays in cache for the product. Joining all lists first wrote and re-read a
+        # ~1.5 MB copy: 128 against 89 us per query at 1M items, 12 probes.
+        vectors = self._vectors
+        scores = np.concatenate([vectors[span].astype(np.float32) @ query for span in spans])
         scores *= np.concatenate([self._scales[span] for span in spans])
         order = np.arange(len(scores))
         if len(scores) > count:
