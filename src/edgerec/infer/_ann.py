@@ -126,12 +126,11 @@ class ItemIndex:
         vectors = self._vectors
         scores = np.concatenate([vectors[span].astype(np.float32) @ query for span in spans])
         scores *= np.concatenate([self._scales[span] for span in spans])
-        order = np.arange(len(scores))
         if len(scores) > count:
             order = np.argpartition(scores, len(scores) - count)[len(scores) - count :]
-        order = order[np.argsort(-scores[order])]
-        # Position in the concatenated scores -> row of the grouped table.
-        ends_at = np.cumsum(ends - starts)
-        which = np.searchsorted(ends_at, order, side="right")
-        rows = starts[which] + order - (ends_at[which] - (ends - starts)[which])
-        return np.asarray(self._items[rows], dtype=np.int64)
+            order = order[np.argsort(-scores[order])]
+        else:
+            order = np.argsort(-scores)
+        # Item ids in the same joined order as the scores.
+        items = np.concatenate([self._items[span] for span in spans])
+        return items[order].astype(np.int64)
