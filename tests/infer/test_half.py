@@ -35,3 +35,12 @@ def test_row_blocks_cover_the_table_once(monkeypatch: pytest.MonkeyPatch) -> Non
         joined[start : start + len(block)] = block
     assert starts == [0, 4, 8]
     assert np.array_equal(joined, table.astype(np.float32))
+
+
+@pytest.mark.parametrize("rows", [0, 1, 4, 10])  # none, one, exactly a block, a partial block
+def test_transposed_copy_equals_the_transpose(rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_half, "_TRANSPOSE_ROWS", 4)
+    table = np.random.default_rng(0).standard_normal((rows, 3)).astype(np.float32)
+    copy = _half.transposed_float32(table)
+    assert copy.flags.c_contiguous and copy.dtype == np.float32 and copy.shape == (3, rows)
+    assert np.array_equal(copy, table.T)

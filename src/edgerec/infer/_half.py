@@ -16,6 +16,8 @@ _FLOAT32_OF = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.flo
 _FLOAT32_OF.setflags(write=False)
 # Rows converted at a time by `row_blocks`: 16 MB of float32 at 64 dims.
 _BLOCK_ROWS = 1 << 16
+# Rows transposed at a time by `transposed_float32`: 1 MB of float32 at 64 dims, in cache.
+_TRANSPOSE_ROWS = 1 << 12
 
 
 def to_float32(values: np.ndarray) -> np.ndarray:
@@ -30,3 +32,17 @@ def row_blocks(table: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     the whole table (256 MB at 1M items and 64 dims)."""
     for start in range(0, len(table), _BLOCK_ROWS):
         yield start, to_float32(table[start : start + _BLOCK_ROWS])
+
+
+def transposed_float32(table: np.ndarray) -> np.ndarray:
+    """A contiguous float32 copy of ``table.T``, built a cache-sized block of rows at a time.
+
+    ``np.ascontiguousarray(table.T)`` walks the whole table once per output row: at 100k items
+    and 64 dims, 54 ms against 9 ms in blocks (a throwaway timing on the benchmark machine),
+    all of it start-up time.
+    """
+    out = np.empty(table.shape[::-1], dtype=np.float32)
+    for start in range(0, len(table), _TRANSPOSE_ROWS):
+        block = table[start : start + _TRANSPOSE_ROWS]
+        out[:, start : start + len(block)] = block.T
+    return out

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edgerec.infer._half import transposed_float32
 from edgerec.infer._sasrec import SASRecEncoder, constant_column
 
 
@@ -97,7 +98,7 @@ class SASRecScorer:
         table = self.item_embeddings
         in_memory = isinstance(table, np.ndarray) and not isinstance(table, np.memmap)
         self._by_dim = (
-            np.ascontiguousarray(table.T) if in_memory and table.dtype == np.float32 else table.T
+            transposed_float32(table) if in_memory and table.dtype == np.float32 else table.T
         )
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
