@@ -105,6 +105,9 @@ class SASRecScorer:
         return self.encoder.encode(histories) @ self._by_dim  # type: ignore[no-any-return]
 
 
+_UNSHIFTED_MAX = 60.0
+
+
 def softmax_rows(scores: np.ndarray, inplace: bool = False) -> np.ndarray:
     """Row-wise softmax; ``inplace`` overwrites ``scores`` (a fresh matrix nobody else reads):
     at serving batch sizes the temporaries cost more than the arithmetic.
@@ -113,7 +116,13 @@ def softmax_rows(scores: np.ndarray, inplace: bool = False) -> np.ndarray:
     scores that is ~4x faster than ``sum(axis=1)`` and a divide over every entry.
     """
     out = scores if inplace else scores.copy()
-    out -= out.max(axis=1, keepdims=True)
+    peak = out.max(axis=1, keepdims=True)
+    # Softmax ignores a shift; the row maximum is subtracted only to keep exp in range. With
+    # every maximum in [0, 60], exp of the raw scores is already safe: the top term is a normal
+    # float, every term the shift would keep normal stays normal, and a row of 1M terms sums
+    # below 1e33. That skips one pass over the (batch, items) matrix.
+    if peak.size and not (float(peak.min()) >= 0.0 and float(peak.max()) <= _UNSHIFTED_MAX):
+        out -= peak
     np.exp(out, out=out)
     totals = out @ constant_column(out.shape[1], 1.0)
     np.reciprocal(totals, out=totals)
