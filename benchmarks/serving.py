@@ -126,28 +126,18 @@ def worker_rss_mb(port: int) -> float:
 
 
 def measure(
-    name: str,
-    url: str,
-    script: str | None,
-    path_for: object,
-    seconds: int,
-    sweep: list[int],
-    rates: list[float] | None,
+    name: str, url: str, script: str | None, seconds: int, sweep: list[int]
 ) -> dict[str, object]:
-    """Maximum rate over ``sweep`` (wrk connection counts, each its own run), then open-loop
-    latency at each of ``rates``."""
+    """Maximum rate over ``sweep`` (wrk connection counts, each its own run)."""
     by_connections = {c: wrk_max_rps(url, script, seconds, LOAD_CORE, c) for c in sweep}
     best = max(by_connections, key=by_connections.__getitem__)
-    row: dict[str, object] = {
-        "name": name,
-        "rps": by_connections[best],
-        "connections": best,
-        "sweep": by_connections,
-    }
-    for label, rate in zip(("50%", "80%"), rates or [], strict=False):
-        port = int(url.split(":")[2].split("/")[0])
-        row[label] = open_loop_latency(HOST, port, path_for, rate, seconds, core=LOAD_CORE)  # type: ignore[arg-type]
-    return row
+    return {"name": name, "rps": by_connections[best], "connections": best, "sweep": by_connections}
+
+
+def add_latencies(row: dict[str, object], port: int, rates: list[float], seconds: int) -> None:
+    """Open-loop latency of the user route on ``port`` at 50% and 80% of edgerec's maximum."""
+    for label, rate in zip(("50%", "80%"), rates, strict=True):
+        row[label] = open_loop_latency(HOST, port, user_path, rate, seconds, core=LOAD_CORE)
 
 
 def main() -> None:
@@ -194,28 +184,17 @@ def main() -> None:
                 "hello world (granian, raw ASGI)",
                 f"http://{HOST}:8101/",
                 None,
-                lambda i: "/",
                 args.seconds,
                 args.connections,
-                None,
             )
         )
     with server(edgerec_command(args.artifact, 8102, work), EDGE_ENV, 8102, "/readyz") as startup:
         base = f"http://{HOST}:8102/v1/users/u1/recommendations?k=10"
         edge = measure(
-            "edgerec recommend (no answer cache)",
-            base,
-            script,
-            user_path,
-            args.seconds,
-            args.connections,
-            None,
+            "edgerec recommend (no answer cache)", base, script, args.seconds, args.connections
         )
         rates = [0.5 * float(edge["rps"]), 0.8 * float(edge["rps"])]  # type: ignore[arg-type]
-        for label, rate in zip(("50%", "80%"), rates, strict=True):
-            edge[label] = open_loop_latency(
-                HOST, 8102, user_path, rate, args.seconds, core=LOAD_CORE
-            )
+        add_latencies(edge, 8102, rates, args.seconds)
         edge["startup"] = startup
         edge["rss"] = worker_rss_mb(8102)
         rows.append(edge)
@@ -244,11 +223,10 @@ def main() -> None:
                 "FastAPI + PyTorch eager (reference)",
                 f"http://{HOST}:8103/v1/users/u1/recommendations?k=10",
                 script,
-                user_path,
                 args.seconds,
                 args.connections,
-                rates,
             )
+            add_latencies(ref, 8103, rates, args.seconds)
             ref["startup"] = startup
             rows.append(ref)
     report(rows, load_artifact(args.artifact).manifest["num_items"])

@@ -1,6 +1,6 @@
 """Numpy-only inference: the serving half of every model (no PyTorch import)."""
 
-from edgerec.infer._half import row_blocks, to_float32
+from edgerec.infer._half import gather_float32, row_blocks, to_float32
 from edgerec.infer._sasrec import SASRecEncoder
 from edgerec.infer._scorers import (
     HybridScorer,
@@ -20,6 +20,7 @@ __all__ = [
     "Scorer",
     "TransitionScorer",
     "fuse",
+    "gather_float32",
     "row_blocks",
     "softmax_rows",
     "to_float32",

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgerec.artifact import LoadedModel, artifact_digest
-from edgerec.infer import SASRecScorer, row_blocks, to_float32
+from edgerec.infer import SASRecScorer, gather_float32, row_blocks, to_float32
 from edgerec.serve._topk import top_k_rows
 
 MODEL = "model"
@@ -252,8 +252,7 @@ class Engine:
         sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
         """
         found = found[(found >= 0) & (found < self.num_items)]
-        # np.take, not fancy indexing: ~25% faster gathering ~200 scattered rows of a 1M table.
-        scores = to_float32(np.take(self._table, found, axis=0)) @ vector
+        scores = gather_float32(self._table, found) @ vector
         dropped = np.concatenate([known, banned]) if len(banned) else known
         keep = self._allowed(found, dropped, query.category)
         if int(keep.sum()) < query.k:
@@ -295,7 +294,7 @@ class Engine:
         found = found[(found >= 0) & (found < self.num_items) & (found != index)]
         if len(found) < min(k, self.num_items - 1):
             return None
-        rows = to_float32(np.take(self._table, found, axis=0))
+        rows = gather_float32(self._table, found)
         norms = np.maximum(np.linalg.norm(rows, axis=1), np.float32(1e-12))
         scores = (rows @ item) / (norms * max(float(np.linalg.norm(item)), 1e-12))
         best = np.argsort(-scores, kind="stable")[:k]
