@@ -52,3 +52,22 @@ def transposed_float32(table: np.ndarray) -> np.ndarray:
         block = table[start : start + _TRANSPOSE_ROWS]
         out[:, start : start + len(block)] = block.T
     return out
+
+
+def panels_float32(table: np.ndarray, width: int = 64) -> np.ndarray:
+    """``table.T`` (d, rows) packed as (ceil(rows / width), d, width) float32 panels of
+    ``width`` columns each, the last one zero-padded: the layout the compiled scoring product
+    reads, each panel one contiguous block. Built a cache-sized block of rows at a time."""
+    rows, dim = table.shape
+    count = -(-rows // width)
+    out = np.zeros((count, dim, width), dtype=np.float32)
+    step = max(1, _TRANSPOSE_ROWS // width)
+    for first in range(0, count, step):
+        block = table[first * width : (first + step) * width]
+        full = len(block) // width
+        out[first : first + full] = (
+            block[: full * width].reshape(full, width, dim).transpose(0, 2, 1)
+        )
+        if len(block) > full * width:
+            out[first + full, :, : len(block) - full * width] = block[full * width :].T
+    return out

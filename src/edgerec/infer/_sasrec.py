@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgerec.infer._half import to_float32
+from edgerec.infer._kernels import native
 
 LN_EPS = 1e-12
 _MASKED = np.float32(-1e9)
@@ -107,6 +108,21 @@ class SASRecEncoder:
         weight, bias = self._fused[f"l{num_layers - 1}."]
         self._last_query = (weight[:, : self.dim].copy(), bias[: self.dim])
         self._last_key_value = (weight[:, self.dim :].copy(), bias[self.dim :])
+        self.ff = int(self.w["l0.ff1.w"].shape[1])
+        self._packed = self._pack() if native is not None else None
+
+    def _pack(self) -> np.ndarray:
+        """Every weight in one float32 buffer, in the order the compiled kernel reads them."""
+        w = self.w
+        parts = [w["emb_ln.g"], w["emb_ln.b"]]
+        for layer in range(self.num_layers):
+            p = f"l{layer}."
+            parts += [*self._fused[p], w[p + "o.w"], w[p + "o.b"], w[p + "ln1.g"], w[p + "ln1.b"]]
+            parts += [w[p + "ff1.w"], w[p + "ff1.b"], w[p + "ff2.w"], w[p + "ff2.b"]]
+            parts += [w[p + "ln2.g"], w[p + "ln2.b"]]
+        packed = np.concatenate([np.ravel(part) for part in parts]).astype(np.float32)
+        packed.setflags(write=False)
+        return packed
 
     def _fuse_qkv(self, p: str) -> tuple[np.ndarray, np.ndarray]:
         """One (d, 3d) projection for queries, keys and values, the 1/sqrt(head size) of the
@@ -140,6 +156,29 @@ class SASRecEncoder:
         # Fancy indexing copies, so the in-place steps below never touch the table.
         x = to_float32(self.item_embeddings[index])
         x += w["pos_emb"][self.max_len - width :]
+        if self._packed is not None and native is not None:
+            return self._encode_native(x, lengths)
+        return self._encode_numpy(x, lengths)
+
+    def _encode_native(self, x: np.ndarray, lengths: list[int]) -> np.ndarray:
+        """The compiled forward pass over embedded, position-added (batch, width, d) inputs."""
+        assert native is not None and self._packed is not None
+        batch, width = x.shape[0], x.shape[1]
+        # An empty history is encoded as one padded item, then zeroed as in the numpy path.
+        pads = np.minimum(np.subtract(width, lengths), width - 1).astype(np.int32)
+        out = np.empty((batch, self.dim), dtype=np.float32)
+        native.encode(
+            x, batch, width, pads, self._packed, self.dim, self.num_heads, self.ff,
+            self.num_layers, LN_EPS, out,
+        )  # fmt: skip
+        if 0 in lengths:
+            out[np.equal(lengths, 0)] = 0.0
+        return out
+
+    def _encode_numpy(self, x: np.ndarray, lengths: list[int]) -> np.ndarray:
+        """The reference forward pass over embedded, position-added (batch, width, d) inputs."""
+        w = self.w
+        batch, width = x.shape[0], x.shape[1]
         # Rows of (batch * width, d) from here: numpy runs a 3-D @ 2-D product as one small
         # product per user, a 2-D one as a single BLAS call.
         x = layer_norm(x.reshape(batch * width, self.dim), w["emb_ln.g"], w["emb_ln.b"])

@@ -1,0 +1,405 @@
+/* Compiled kernels for the serving hot path: the SASRec encoder's forward pass and the
+ * user x item-table product.
+ *
+ * Why C: a batch of a few users makes ~100 numpy calls in the encoder, each a few
+ * microseconds of overhead around little arithmetic, and OpenBLAS packs the whole item table
+ * on every product with a handful of rows (3x the cost of reading it once). Here the encoder
+ * is one call and the product reads each block of the table once for all users.
+ *
+ * The arithmetic mirrors edgerec/infer/_sasrec.py (the reference implementation, used when
+ * this module is not built): same layout of weights, same GELU formula, float32 throughout.
+ * Sums run in a different order, so results agree to float32 rounding, not bit for bit.
+ *
+ * GCC's vector extensions keep one source for every instruction set; on x86-64 each hot
+ * function is compiled for AVX-512, AVX2 and baseline SSE2, and the loader picks the best
+ * the CPU has.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+#define LANES 16
+#define PANEL (4 * LANES) /* columns of a packed item-table panel (edgerec.infer._half) */
+typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
+
+/* Unaligned loads and stores: rows of odd widths start anywhere. */
+INLINE vf load(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+INLINE vf splat(float x) { return (vf){0} + x; }
+INLINE float hsum(vf v) {
+    float s = 0.0f;
+    for (int i = 0; i < LANES; i++) s += v[i];
+    return s;
+}
+
+/* out[r] = bias + x[r] @ w (+ add[r]) for a tile of R rows and Q vectors of columns. R and Q
+ * are constants after inlining: the R x Q accumulators stay in registers. */
+INLINE void tile(int R, int Q, const float *x, ptrdiff_t x_stride, int K, const float *w,
+                 ptrdiff_t w_stride, const float *bias, const float *add, ptrdiff_t add_stride,
+                 float *out, ptrdiff_t out_stride) {
+    vf acc[4][4];
+    for (int q = 0; q < Q; q++) {
+        vf b = bias ? load(bias + q * LANES) : splat(0.0f);
+        for (int r = 0; r < R; r++) acc[r][q] = b;
+    }
+    for (int k = 0; k < K; k++) {
+        vf col[4];
+        for (int q = 0; q < Q; q++) col[q] = load(w + k * w_stride + q * LANES);
+        for (int r = 0; r < R; r++) {
+            vf s = splat(x[r * x_stride + k]);
+            for (int q = 0; q < Q; q++) acc[r][q] += s * col[q];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < Q; q++) {
+            vf v = acc[r][q];
+            if (add) v += load(add + r * add_stride + q * LANES);
+            store(out + r * out_stride + q * LANES, v);
+        }
+}
+
+INLINE void columns(int R, const float *x, ptrdiff_t x_stride, int K, const float *w,
+                    ptrdiff_t w_stride, int j, int width, const float *bias, const float *add,
+                    ptrdiff_t add_stride, float *out, ptrdiff_t out_stride) {
+    if (width == 4 * LANES)
+        tile(R, 4, x, x_stride, K, w + j, w_stride, bias ? bias + j : NULL, add ? add + j : NULL,
+             add_stride, out + j, out_stride);
+    else if (width == LANES)
+        tile(R, 1, x, x_stride, K, w + j, w_stride, bias ? bias + j : NULL, add ? add + j : NULL,
+             add_stride, out + j, out_stride);
+    else
+        for (int r = 0; r < R; r++) /* the last < LANES columns */
+            for (int c = j; c < j + width; c++) {
+                float s = bias ? bias[c] : 0.0f;
+                for (int k = 0; k < K; k++) s += x[r * x_stride + k] * w[k * w_stride + c];
+                if (add) s += add[r * add_stride + c];
+                out[r * out_stride + c] = s;
+            }
+}
+
+/* out = x @ w (+ bias) (+ add): rows x K times K x N, every matrix row-major with its own row
+ * stride. Column blocks outermost: a block of w is read from memory once and then serves every
+ * row from cache, so a few users against a large item table cost one pass over the table. */
+CLONES static void linear(const float *x, ptrdiff_t x_stride, int rows, int K, const float *w,
+                          ptrdiff_t w_stride, int N, const float *bias, const float *add,
+                          ptrdiff_t add_stride, float *out, ptrdiff_t out_stride) {
+    for (int j = 0; j < N;) {
+        int width = N - j >= 4 * LANES ? 4 * LANES : (N - j >= LANES ? LANES : N - j);
+        int r = 0;
+        for (; r + 4 <= rows; r += 4)
+            columns(4, x + r * x_stride, x_stride, K, w, w_stride, j, width, bias,
+                    add ? add + r * add_stride : NULL, add_stride, out + r * out_stride,
+                    out_stride);
+        for (; r < rows; r++)
+            columns(1, x + r * x_stride, x_stride, K, w, w_stride, j, width, bias,
+                    add ? add + r * add_stride : NULL, add_stride, out + r * out_stride,
+                    out_stride);
+        j += width;
+    }
+}
+
+/* exp on LANES floats: 2^n * e^f with f in [0, ln 2), a degree-7 Taylor polynomial for e^f
+ * (relative error about 1e-6). Inputs are clamped to [-87, 88], where 2^n is a normal float;
+ * GELU only needs exp of large arguments to be large. */
+/* Lanes of a where mask is set (-1), of b elsewhere; casts between vector types keep bits. */
+INLINE vf pick(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+
+INLINE vf vexp(vf x) {
+    const vf hi = splat(88.0f), lo = splat(-87.0f);
+    x = pick(x > hi, hi, x);
+    x = pick(x < lo, lo, x);
+    vf t = x * 1.44269504088896341f;
+    vi n = __builtin_convertvector(t, vi);
+    n += (__builtin_convertvector(n, vf) > t); /* truncation -> floor: true is -1 */
+    vf nf = __builtin_convertvector(n, vf);
+    vf f = x - nf * 0.693145751953125f - nf * 1.428606765330187e-06f;
+    vf p = splat(1.0f / 5040.0f);
+    p = p * f + 1.0f / 720.0f;
+    p = p * f + 1.0f / 120.0f;
+    p = p * f + 1.0f / 24.0f;
+    p = p * f + 1.0f / 6.0f;
+    p = p * f + 0.5f;
+    p = p * f + 1.0f;
+    p = p * f + 1.0f;
+    vi bits = (n + 127) << 23;
+    vf scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* GELU, tanh form, as x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3): as in numpy. */
+CLONES static void gelu(float *x, size_t n) {
+    const float a = -2.0f * 0.7978845608028654f, b = a * 0.044715f;
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        vf v = load(x + i);
+        vf z = (v * v * b + a) * v;
+        store(x + i, v / (vexp(z) + 1.0f));
+    }
+    for (; i < n; i++) {
+        float v = x[i];
+        x[i] = v / (expf((v * v * b + a) * v) + 1.0f);
+    }
+}
+
+/* LayerNorm of each of `rows` rows of width d in place (row stride d). */
+CLONES static void layer_norm(float *x, int rows, int d, const float *gain, const float *bias,
+                              float eps) {
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (ptrdiff_t)r * d;
+        vf acc = splat(0.0f);
+        int i = 0;
+        for (; i + LANES <= d; i += LANES) acc += load(row + i);
+        float sum = hsum(acc);
+        for (; i < d; i++) sum += row[i];
+        float mean = sum / d;
+        acc = splat(0.0f);
+        for (i = 0; i + LANES <= d; i += LANES) {
+            vf c = load(row + i) - mean;
+            acc += c * c;
+        }
+        float spread = hsum(acc);
+        for (; i < d; i++) spread += (row[i] - mean) * (row[i] - mean);
+        float inv = 1.0f / sqrtf(spread / d + eps);
+        for (i = 0; i + LANES <= d; i += LANES)
+            store(row + i, (load(row + i) - mean) * inv * load(gain + i) + load(bias + i));
+        for (; i < d; i++) row[i] = (row[i] - mean) * inv * gain[i] + bias[i];
+    }
+}
+
+INLINE float dot(const float *a, const float *b, int n) {
+    vf acc = splat(0.0f);
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) acc += load(a + i) * load(b + i);
+    float s = hsum(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+INLINE void axpy(float alpha, const float *x, float *y, int n) {
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) store(y + i, load(y + i) + alpha * load(x + i));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
+/* Causal attention of one user. Queries: `queries` rows of q (row stride q_stride), the last
+ * `queries` positions of the user's `width`; keys and values: rows of kv (stride kv_stride,
+ * keys at column 0, values at column d). Padded positions (< pad) are never read; a padded
+ * query gets a zero context. The 1/sqrt(head size) is already in q. */
+CLONES static void attend(const float *q, ptrdiff_t q_stride, int queries, const float *kv,
+                          ptrdiff_t kv_stride, int width, int pad, int d, int heads, float *ctx,
+                          float *weights) {
+    int size = d / heads;
+    for (int i = 0; i < queries; i++) {
+        int t = width - queries + i;
+        float *out = ctx + (ptrdiff_t)i * d;
+        memset(out, 0, sizeof(float) * d);
+        if (t < pad) continue;
+        for (int h = 0; h < heads; h++) {
+            const float *query = q + i * q_stride + h * size;
+            float peak = -INFINITY;
+            for (int j = pad; j <= t; j++) {
+                weights[j] = dot(query, kv + j * kv_stride + h * size, size);
+                peak = weights[j] > peak ? weights[j] : peak;
+            }
+            float total = 0.0f;
+            for (int j = pad; j <= t; j++) total += weights[j] = expf(weights[j] - peak);
+            float inv = 1.0f / total;
+            for (int j = pad; j <= t; j++)
+                axpy(weights[j] * inv, kv + j * kv_stride + d + h * size, out + h * size, size);
+        }
+    }
+}
+
+/* Weights of one block, in the order edgerec.infer._sasrec packs them. */
+typedef struct {
+    const float *qkv_w, *qkv_b, *o_w, *o_b, *ln1_g, *ln1_b, *ff1_w, *ff1_b, *ff2_w, *ff2_b,
+        *ln2_g, *ln2_b;
+} Block;
+
+static const float *unpack(const float *p, Block *b, int d, int ff) {
+    const float **fields[] = {&b->qkv_w, &b->qkv_b, &b->o_w,  &b->o_b,  &b->ln1_g, &b->ln1_b,
+                              &b->ff1_w, &b->ff1_b, &b->ff2_w, &b->ff2_b, &b->ln2_g, &b->ln2_b};
+    ptrdiff_t sizes[] = {(ptrdiff_t)d * 3 * d, 3 * d, (ptrdiff_t)d * d, d, d, d,
+                         (ptrdiff_t)d * ff, ff, (ptrdiff_t)ff * d, d, d, d};
+    for (int i = 0; i < 12; i++) {
+        *fields[i] = p;
+        p += sizes[i];
+    }
+    return p;
+}
+
+/* Post-LN block over x (batch * width rows of d), in place when every query is kept. With
+ * `last_only`, each user keeps only its last position: out gets batch rows. */
+static void block(const Block *w, const float *x, int batch, int width, const int32_t *pads,
+                  int d, int heads, int ff, float eps, int last_only, float *qkv, float *ctx,
+                  float *hidden, float *weights, float *out) {
+    int rows = batch * width;
+    int queries = last_only ? 1 : width;
+    int kept = batch * queries;
+    ptrdiff_t query_stride = last_only ? (ptrdiff_t)width * d : d; /* rows of x queried */
+    const float *x_query = last_only ? x + (ptrdiff_t)(width - 1) * d : x;
+    if (last_only) {
+        /* Keys and values of every position into qkv[:, d:3d]; one query per user. */
+        linear(x, d, rows, d, w->qkv_w + d, 3 * d, 2 * d, w->qkv_b + d, NULL, 0, qkv + d,
+               3 * d);
+        linear(x_query, query_stride, batch, d, w->qkv_w, 3 * d, d, w->qkv_b, NULL, 0,
+               qkv + (ptrdiff_t)(width - 1) * 3 * d, (ptrdiff_t)width * 3 * d);
+    } else {
+        linear(x, d, rows, d, w->qkv_w, 3 * d, 3 * d, w->qkv_b, NULL, 0, qkv, 3 * d);
+    }
+    for (int b = 0; b < batch; b++) {
+        const float *user = qkv + (ptrdiff_t)b * width * 3 * d;
+        attend(user + (ptrdiff_t)(width - queries) * 3 * d, 3 * d, queries, user + d, 3 * d,
+               width, pads[b], d, heads, ctx + (ptrdiff_t)b * queries * d, weights);
+    }
+    /* mixed = ctx @ o + o_b + x_query, normalised; then the feed-forward and its residual. */
+    linear(ctx, d, kept, d, w->o_w, d, d, w->o_b, x_query, query_stride, out, d);
+    layer_norm(out, kept, d, w->ln1_g, w->ln1_b, eps);
+    linear(out, d, kept, d, w->ff1_w, ff, ff, w->ff1_b, NULL, 0, hidden, ff);
+    gelu(hidden, (size_t)kept * ff);
+    linear(hidden, ff, kept, ff, w->ff2_w, d, d, w->ff2_b, out, d, out, d);
+    layer_norm(out, kept, d, w->ln2_g, w->ln2_b, eps);
+}
+
+typedef struct {
+    Py_buffer view;
+    int held;
+} Buffer;
+
+static int get(PyObject *obj, Buffer *b, int writable, Py_ssize_t floats, const char *name) {
+    if (PyObject_GetBuffer(obj, &b->view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
+        return -1;
+    b->held = 1;
+    if (b->view.len < floats * (Py_ssize_t)sizeof(float)) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, needs %zd", name, b->view.len,
+                     floats * (Py_ssize_t)sizeof(float));
+        return -1;
+    }
+    return 0;
+}
+
+static void release(Buffer *buffers, int n) {
+    for (int i = 0; i < n; i++)
+        if (buffers[i].held) PyBuffer_Release(&buffers[i].view);
+}
+
+static PyObject *py_encode(PyObject *self, PyObject *args) {
+    PyObject *x_obj, *pads_obj, *weights_obj, *out_obj;
+    int batch, width, d, heads, ff, layers;
+    float eps;
+    if (!PyArg_ParseTuple(args, "OiiOOiiiifO", &x_obj, &batch, &width, &pads_obj, &weights_obj,
+                          &d, &heads, &ff, &layers, &eps, &out_obj))
+        return NULL;
+    if (batch < 1 || width < 1 || d < 1 || heads < 1 || d % heads || ff < 1 || layers < 1) {
+        PyErr_SetString(PyExc_ValueError, "encode: bad dimensions");
+        return NULL;
+    }
+    ptrdiff_t rows = (ptrdiff_t)batch * width;
+    ptrdiff_t per_block = (ptrdiff_t)d * 3 * d + 3 * d + (ptrdiff_t)d * d + d * 5 +
+                          (ptrdiff_t)d * ff + ff + (ptrdiff_t)ff * d + d;
+    Buffer buffers[4] = {{.held = 0}};
+    PyObject *result = NULL;
+    float *scratch = NULL;
+    if (get(x_obj, &buffers[0], 1, rows * d, "x") < 0 ||
+        get(pads_obj, &buffers[1], 0, batch, "pads") < 0 ||
+        get(weights_obj, &buffers[2], 0, 2 * d + layers * per_block, "weights") < 0 ||
+        get(out_obj, &buffers[3], 1, (ptrdiff_t)batch * d, "out") < 0)
+        goto done;
+    const int32_t *pads = buffers[1].view.buf;
+    for (int b = 0; b < batch; b++)
+        if (pads[b] < 0 || pads[b] >= width) {
+            PyErr_SetString(PyExc_ValueError, "encode: every user needs at least one item");
+            goto done;
+        }
+    size_t floats = (size_t)rows * (3 * d + d + d + ff) + width;
+    scratch = malloc(floats * sizeof(float));
+    if (!scratch) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    float *x = buffers[0].view.buf, *out = buffers[3].view.buf;
+    const float *p = buffers[2].view.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    float *qkv = scratch, *ctx = qkv + rows * 3 * d, *mid = ctx + rows * d;
+    float *hidden = mid + rows * d, *weights = hidden + rows * ff;
+    layer_norm(x, (int)rows, d, p, p + d, eps);
+    p += 2 * d;
+    for (int layer = 0; layer < layers; layer++) {
+        Block w;
+        p = unpack(p, &w, d, ff);
+        int last = layer == layers - 1;
+        float *next = last ? out : mid;
+        block(&w, x, batch, width, pads, d, heads, ff, eps, last, qkv, ctx, hidden, weights,
+              next);
+        if (!last) memcpy(x, mid, sizeof(float) * rows * d);
+    }
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+done:
+    free(scratch);
+    release(buffers, 4);
+    return result;
+}
+
+static PyObject *py_matmul(PyObject *self, PyObject *args) {
+    PyObject *x_obj, *w_obj, *out_obj;
+    int rows, K, N;
+    if (!PyArg_ParseTuple(args, "OiiOiO", &x_obj, &rows, &K, &w_obj, &N, &out_obj)) return NULL;
+    if (rows < 0 || K < 1 || N < 0) {
+        PyErr_SetString(PyExc_ValueError, "matmul: bad dimensions");
+        return NULL;
+    }
+    Buffer buffers[3] = {{.held = 0}};
+    PyObject *result = NULL;
+    ptrdiff_t panels = (N + PANEL - 1) / PANEL;
+    if (get(x_obj, &buffers[0], 0, (ptrdiff_t)rows * K, "x") < 0 ||
+        get(w_obj, &buffers[1], 0, panels * K * PANEL, "panels") < 0 ||
+        get(out_obj, &buffers[2], 1, (ptrdiff_t)rows * N, "out") < 0)
+        goto done;
+    const float *x = buffers[0].view.buf, *w = buffers[1].view.buf;
+    float *out = buffers[2].view.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    /* Panel p holds columns p*PANEL.. as a contiguous K x PANEL block: the rows of a block of
+     * columns are one read, where a row-major (K, N) table spreads them N floats apart. */
+    for (ptrdiff_t p = 0; p < panels; p++) {
+        int j = (int)(p * PANEL), width = N - j < PANEL ? N - j : PANEL;
+        linear(x, K, rows, K, w + p * K * PANEL, PANEL, width, NULL, NULL, 0, out + j, N);
+    }
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+done:
+    release(buffers, 3);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"encode", py_encode, METH_VARARGS,
+     "encode(x, batch, width, pads, weights, d, heads, ff, layers, eps, out): the encoder "
+     "forward pass; x (batch*width, d) is overwritten, out gets (batch, d)."},
+    {"matmul", py_matmul, METH_VARARGS,
+     "matmul(x, rows, K, panels, N, out): out (rows, N) = x (rows, K) @ w (K, N), w packed "
+     "as (ceil(N / 64), K, 64) panels of 64 columns."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "edgerec.infer._native",
+                                    "Compiled encoder and scoring kernels.", -1, methods};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

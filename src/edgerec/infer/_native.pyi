@@ -1,0 +1,17 @@
+# Types of the compiled kernels in _native.c.
+from typing_extensions import Buffer
+
+def encode(
+    x: Buffer,
+    batch: int,
+    width: int,
+    pads: Buffer,
+    weights: Buffer,
+    d: int,
+    heads: int,
+    ff: int,
+    layers: int,
+    eps: float,
+    out: Buffer,
+) -> None: ...
+def matmul(x: Buffer, rows: int, K: int, panels: Buffer, N: int, out: Buffer) -> None: ...

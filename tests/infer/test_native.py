@@ -1,0 +1,97 @@
+"""The compiled kernels must compute what the numpy reference computes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from edgerec.infer import SASRecEncoder
+from edgerec.infer._half import panels_float32
+from edgerec.infer._kernels import native
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("EDGEREC_NATIVE") == "0", reason="compiled kernels turned off"
+)
+
+
+def random_encoder(dim: int, heads: int, layers: int, items: int = 50) -> SASRecEncoder:
+    rng = np.random.default_rng(dim * 10 + layers)
+
+    def normal(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) * 0.4).astype(np.float32)
+
+    weights = {"pos_emb": normal(12, dim), "emb_ln.g": 1 + normal(dim), "emb_ln.b": normal(dim)}
+    for layer in range(layers):
+        p = f"l{layer}."
+        for name in ("q", "k", "v", "o"):
+            weights[p + name + ".w"], weights[p + name + ".b"] = normal(dim, dim), normal(dim)
+        weights[p + "ff1.w"], weights[p + "ff1.b"] = normal(dim, 4 * dim), normal(4 * dim)
+        weights[p + "ff2.w"], weights[p + "ff2.b"] = normal(4 * dim, dim), normal(dim)
+        for norm in ("ln1", "ln2"):
+            weights[p + norm + ".g"], weights[p + norm + ".b"] = 1 + normal(dim), normal(dim)
+    return SASRecEncoder(weights, normal(items, dim) * 3, layers, heads)
+
+
+def test_the_extension_is_built() -> None:
+    # The supported install compiles it; without it serving silently takes the slower path.
+    assert native is not None
+
+
+# Widths that are and are not multiples of the kernels' 16-float vectors.
+@pytest.mark.parametrize(("dim", "heads", "layers"), [(64, 2, 2), (24, 2, 1), (20, 4, 3)])
+def test_encoder_matches_numpy(dim: int, heads: int, layers: int) -> None:
+    encoder = random_encoder(dim, heads, layers)
+    assert encoder._packed is not None
+    rng = np.random.default_rng(3)
+    # Empty, single-item, padded and longer-than-max_len (12) histories in one batch.
+    histories = [rng.integers(0, 50, size) for size in (0, 1, 5, 12, 19, 7)]
+    compiled = encoder.encode(histories)
+    encoder._packed = None
+    reference = encoder.encode(histories)
+    assert not compiled[0].any()
+    np.testing.assert_allclose(compiled, reference, rtol=1e-4, atol=1e-5)
+    for row, history in enumerate(histories):  # a user alone, unpadded
+        encoder._packed = encoder._pack()
+        alone = encoder.encode([history])
+        np.testing.assert_allclose(alone[0], reference[row], rtol=1e-4, atol=1e-5)
+
+
+def test_gelu_saturates_without_overflow() -> None:
+    encoder = random_encoder(16, 1, 1)
+    # Huge first feed-forward weights drive GELU far into both tails (exp overflows there).
+    encoder.w["l0.ff1.w"] = encoder.w["l0.ff1.w"] * 1e3
+    encoder._packed = encoder._pack()
+    histories = [np.arange(6)]
+    compiled = encoder.encode(histories)
+    encoder._packed = None
+    np.testing.assert_allclose(compiled, encoder.encode(histories), rtol=1e-3, atol=1e-3)
+    assert np.isfinite(compiled).all()
+
+
+@pytest.mark.parametrize("rows", [1, 3, 4, 9])
+@pytest.mark.parametrize("items", [1, 63, 64, 150])
+def test_panel_product_matches_numpy(rows: int, items: int) -> None:
+    assert native is not None
+    rng = np.random.default_rng(rows + items)
+    table = rng.standard_normal((items, 24)).astype(np.float32)
+    users = rng.standard_normal((rows, 24)).astype(np.float32)
+    out = np.full((rows, items), np.nan, dtype=np.float32)
+    native.matmul(users, rows, 24, panels_float32(table), items, out)
+    np.testing.assert_allclose(out, users @ table.T, rtol=1e-5, atol=1e-5)
+
+
+def test_panels_layout() -> None:
+    table = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    panels = panels_float32(table, width=2)
+    assert panels.shape == (3, 3, 2)
+    np.testing.assert_array_equal(panels[1], table[2:4].T)
+    np.testing.assert_array_equal(panels[2], [[12, 0], [13, 0], [14, 0]])
+
+
+def test_kernels_refuse_short_buffers() -> None:
+    assert native is not None
+    users = np.zeros((2, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match="out holds"):
+        native.matmul(users, 2, 8, np.zeros((1, 8, 64), np.float32), 10, np.zeros(5, np.float32))
