@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from edgerec.infer import SASRecEncoder
+from edgerec.infer import SASRecEncoder, TransitionScorer, _scorers, softmax_rows
 from edgerec.infer._half import panels_float32
 from edgerec.infer._kernels import native
 
@@ -95,3 +95,48 @@ def test_kernels_refuse_short_buffers() -> None:
     users = np.zeros((2, 8), dtype=np.float32)
     with pytest.raises(ValueError, match="out holds"):
         native.matmul(users, 2, 8, np.zeros((1, 8, 64), np.float32), 10, np.zeros(5, np.float32))
+
+
+def test_softmax_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    # Ordinary rows, a row far above exp's range, one far below it, an odd width.
+    scores = rng.standard_normal((4, 1001)).astype(np.float32) * 5
+    scores[1] += 500
+    scores[2] -= 500
+    scores[3, :900] = -1e30  # underflows to exactly 0 after the shift
+    compiled = softmax_rows(scores)
+    monkeypatch.setattr(_scorers, "native", None)
+    np.testing.assert_allclose(compiled, softmax_rows(scores), rtol=1e-5, atol=1e-9)
+    assert (compiled[3, :900] == 0).all()
+    np.testing.assert_allclose(compiled.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def random_transitions(items: int = 30) -> TransitionScorer:
+    rng = np.random.default_rng(6)
+    lengths = rng.integers(0, 6, items)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = rng.integers(0, items, indptr[-1])
+    data = rng.random(indptr[-1]).astype(np.float32)
+    return TransitionScorer(indptr, indices, data, items, history_len=4, history_decay=0.7)
+
+
+def test_transitions_match_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    scorer = random_transitions()
+    rng = np.random.default_rng(7)
+    # Repeated items (the same next item reached twice), empty and long histories.
+    histories = [np.array([3, 3, 5]), np.zeros(0, dtype=np.int64), rng.integers(0, 30, 9)]
+    base = rng.random((3, 30)).astype(np.float32)
+    compiled = base.copy()
+    scorer.add_into(compiled, histories, 0.4)
+    monkeypatch.setattr(_scorers, "native", None)
+    reference = base.copy()
+    scorer.add_into(reference, histories, 0.4)
+    np.testing.assert_allclose(compiled, reference, rtol=1e-6, atol=1e-7)
+    assert not np.array_equal(compiled, base)
+
+
+def test_transitions_refuse_unknown_items() -> None:
+    scorer = random_transitions()
+    out = np.zeros((1, 30), dtype=np.float32)
+    with pytest.raises(IndexError, match="out of range"):
+        scorer.add_into(out, [np.array([1, 30])], 1.0)

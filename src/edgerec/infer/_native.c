@@ -115,15 +115,16 @@ CLONES static void linear(const float *x, ptrdiff_t x_stride, int rows, int K, c
 }
 
 /* exp on LANES floats: 2^n * e^f with f in [0, ln 2), a degree-7 Taylor polynomial for e^f
- * (relative error about 1e-6). Inputs are clamped to [-87, 88], where 2^n is a normal float;
- * GELU only needs exp of large arguments to be large. */
+ * (relative error about 1e-6). Inputs below -87 give 0 (as exp underflows), above 88 give
+ * exp(88), a normal float: GELU only needs exp of large arguments to be large. */
 /* Lanes of a where mask is set (-1), of b elsewhere; casts between vector types keep bits. */
 INLINE vf pick(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 
 INLINE vf vexp(vf x) {
     const vf hi = splat(88.0f), lo = splat(-87.0f);
+    vi underflow = x < lo;
     x = pick(x > hi, hi, x);
-    x = pick(x < lo, lo, x);
+    x = pick(underflow, lo, x);
     vf t = x * 1.44269504088896341f;
     vi n = __builtin_convertvector(t, vi);
     n += (__builtin_convertvector(n, vf) > t); /* truncation -> floor: true is -1 */
@@ -140,7 +141,7 @@ INLINE vf vexp(vf x) {
     vi bits = (n + 127) << 23;
     vf scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return pick(underflow, splat(0.0f), p * scale);
 }
 
 /* GELU, tanh form, as x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3): as in numpy. */
@@ -389,7 +390,125 @@ done:
     return result;
 }
 
+/* Row-wise softmax in place: max, then exp and its sum in one pass, then one scale. */
+CLONES static void softmax(float *scores, ptrdiff_t rows, ptrdiff_t n) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *row = scores + r * n;
+        vf most = splat(-INFINITY);
+        ptrdiff_t i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            vf v = load(row + i);
+            most = pick(v > most, v, most);
+        }
+        float peak = -INFINITY;
+        for (int lane = 0; lane < LANES; lane++) peak = most[lane] > peak ? most[lane] : peak;
+        for (; i < n; i++) peak = row[i] > peak ? row[i] : peak;
+        vf acc = splat(0.0f);
+        i = 0;
+        for (; i + LANES <= n; i += LANES) {
+            vf e = vexp(load(row + i) - peak);
+            store(row + i, e);
+            acc += e;
+        }
+        float total = hsum(acc);
+        for (; i < n; i++) total += row[i] = expf(row[i] - peak);
+        float inv = 1.0f / total;
+        for (i = 0; i + LANES <= n; i += LANES) store(row + i, load(row + i) * inv);
+        for (; i < n; i++) row[i] *= inv;
+    }
+}
+
+static PyObject *py_softmax(PyObject *self, PyObject *args) {
+    PyObject *scores_obj;
+    Py_ssize_t rows, n;
+    if (!PyArg_ParseTuple(args, "Onn", &scores_obj, &rows, &n)) return NULL;
+    if (rows < 0 || n < 1) {
+        PyErr_SetString(PyExc_ValueError, "softmax: bad dimensions");
+        return NULL;
+    }
+    Buffer buffer = {.held = 0};
+    PyObject *result = NULL;
+    if (get(scores_obj, &buffer, 1, rows * n, "scores") < 0) goto done;
+    float *scores = buffer.view.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    softmax(scores, rows, n);
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+done:
+    release(&buffer, 1);
+    return result;
+}
+
+/* out[u, j] += weight * decay^age * data[e] for every transition e (item j) of every recent
+ * item of user u (items[offsets[u]:offsets[u+1]], newest first, age 0 first): the hybrid's
+ * transition term, in the order numpy's add.at applies it. Ids are checked, never trusted. */
+static int add_transitions(float *out, ptrdiff_t users, ptrdiff_t n, const int64_t *indptr,
+                           ptrdiff_t table_rows, const int32_t *indices, const float *data,
+                           ptrdiff_t entries, const int64_t *items, ptrdiff_t item_count,
+                           const int64_t *offsets, float decay, float weight) {
+    for (ptrdiff_t u = 0; u < users; u++) {
+        float *row = out + u * n;
+        if (offsets[u] < 0 || offsets[u] > offsets[u + 1] || offsets[u + 1] > item_count)
+            return -1;
+        for (int64_t at = offsets[u]; at < offsets[u + 1]; at++) {
+            int64_t item = items[at];
+            if (item < 0 || item >= table_rows) return -1;
+            int64_t first = indptr[item], last = indptr[item + 1];
+            if (first < 0 || first > last || last > entries) return -1;
+            float scale = powf(decay, (float)(at - offsets[u]));
+            for (int64_t e = first; e < last; e++) {
+                if (indices[e] < 0 || indices[e] >= n) return -1;
+                row[indices[e]] += weight * (data[e] * scale);
+            }
+        }
+    }
+    return 0;
+}
+
+static PyObject *py_add_transitions(PyObject *self, PyObject *args) {
+    PyObject *out_obj, *indptr_obj, *indices_obj, *data_obj, *items_obj, *offsets_obj;
+    Py_ssize_t users, n;
+    float decay, weight;
+    if (!PyArg_ParseTuple(args, "OnnOOOOOff", &out_obj, &users, &n, &indptr_obj, &indices_obj,
+                          &data_obj, &items_obj, &offsets_obj, &decay, &weight))
+        return NULL;
+    Buffer b[6] = {{.held = 0}};
+    PyObject *result = NULL;
+    /* Sizes in float-sized units for get(); int64 arrays count double. */
+    if (get(out_obj, &b[0], 1, users * n, "out") < 0 || get(indptr_obj, &b[1], 0, 2, "indptr") < 0 ||
+        get(indices_obj, &b[2], 0, 0, "indices") < 0 || get(data_obj, &b[3], 0, 0, "data") < 0 ||
+        get(items_obj, &b[4], 0, 0, "items") < 0 ||
+        get(offsets_obj, &b[5], 0, 2 * (users + 1), "offsets") < 0)
+        goto done;
+    ptrdiff_t table_rows = b[1].view.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    ptrdiff_t entries = b[2].view.len / (Py_ssize_t)sizeof(int32_t);
+    if (b[3].view.len < entries * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "add_transitions: fewer data than indices");
+        goto done;
+    }
+    int failed;
+    Py_BEGIN_ALLOW_THREADS;
+    failed = add_transitions(b[0].view.buf, users, n, b[1].view.buf, table_rows, b[2].view.buf,
+                             b[3].view.buf, entries, b[4].view.buf,
+                             b[4].view.len / (Py_ssize_t)sizeof(int64_t), b[5].view.buf, decay,
+                             weight);
+    Py_END_ALLOW_THREADS;
+    if (failed) {
+        PyErr_SetString(PyExc_IndexError, "add_transitions: an index is out of range");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    release(b, 6);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"softmax", py_softmax, METH_VARARGS,
+     "softmax(scores, rows, n): row-wise softmax of a (rows, n) float32 buffer, in place."},
+    {"add_transitions", py_add_transitions, METH_VARARGS,
+     "add_transitions(out, users, n, indptr, indices, data, items, offsets, decay, weight): "
+     "out (users, n) += weight * the transition scores of each user's recent items."},
     {"encode", py_encode, METH_VARARGS,
      "encode(x, batch, width, pads, weights, d, heads, ff, layers, eps, out): the encoder "
      "forward pass; x (batch*width, d) is overwritten, out gets (batch, d)."},

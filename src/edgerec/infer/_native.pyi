@@ -15,3 +15,16 @@ def encode(
     out: Buffer,
 ) -> None: ...
 def matmul(x: Buffer, rows: int, K: int, panels: Buffer, N: int, out: Buffer) -> None: ...
+def softmax(scores: Buffer, rows: int, n: int) -> None: ...
+def add_transitions(
+    out: Buffer,
+    users: int,
+    n: int,
+    indptr: Buffer,
+    indices: Buffer,
+    data: Buffer,
+    items: Buffer,
+    offsets: Buffer,
+    decay: float,
+    weight: float,
+) -> None: ...

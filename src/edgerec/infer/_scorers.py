@@ -64,6 +64,17 @@ class TransitionScorer:
 
     def add_into(self, out: np.ndarray, histories: Sequence[np.ndarray], weight: float) -> None:
         """``out += weight * score(histories)``, touching only the transitions' entries."""
+        if native is not None and out.dtype == np.float32 and out.flags.c_contiguous:
+            # One compiled loop instead of ~25 numpy calls (~70 us for a lone request).
+            recent = [np.asarray(history[-self.history_len :])[::-1] for history in histories]
+            items = np.concatenate([np.zeros(0, dtype=np.int64), *recent]).astype(np.int64)
+            offsets = np.zeros(len(recent) + 1, dtype=np.int64)
+            np.cumsum([len(r) for r in recent], out=offsets[1:])
+            native.add_transitions(
+                out, len(out), self.num_items, self.indptr, self.indices, self.data, items,
+                offsets, self.history_decay, weight,
+            )  # fmt: skip
+            return
         rows, columns, values = self._entries(histories)
         if len(columns):
             # add.at: two recent items can lead to the same next item.
@@ -125,6 +136,9 @@ def softmax_rows(scores: np.ndarray, inplace: bool = False) -> np.ndarray:
     scores that is ~4x faster than ``sum(axis=1)`` and a divide over every entry.
     """
     out = scores if inplace else scores.copy()
+    if native is not None and out.dtype == np.float32 and out.flags.c_contiguous and out.size:
+        native.softmax(out, out.shape[0], out.shape[1])
+        return out
     peak = out.max(axis=1, keepdims=True)
     # Softmax ignores a shift; the row maximum is subtracted only to keep exp in range. With
     # every maximum in [0, 60], exp of the raw scores is already safe: the top term is a normal
