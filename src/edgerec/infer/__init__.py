@@ -1,4 +1,4 @@
-"""Numpy-only inference: the serving half of every model (no PyTorch import)."""
+"""Inference: the serving half of every model (numpy and optional compiled kernels, no PyTorch)."""
 
 from edgerec.infer._half import gather_float32, row_blocks, to_float32
 from edgerec.infer._sasrec import SASRecEncoder

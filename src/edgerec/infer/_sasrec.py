@@ -1,4 +1,5 @@
-"""Numpy-only forward pass of the SASRec-family encoder (no PyTorch at serve time).
+"""Forward pass of the SASRec-family encoder without PyTorch: numpy here (the reference), the
+compiled kernel of ``_native.c`` where it is built.
 
 Architecture (mirrored exactly by ``edgerec.train._sasrec_torch``): item + learned position
 embeddings, LayerNorm, then ``num_layers`` post-LN blocks of causal multi-head self-attention and

@@ -1,6 +1,7 @@
 """Batch scorers: histories (item-index arrays, oldest first) -> (batch, num_items) scores.
 
-Numpy only: this module is the inference half of every model and is imported by serving.
+No PyTorch: this module is the inference half of every model and is imported by serving. The
+compiled kernels (`_kernels`) take over where they are built; numpy is the reference.
 """
 
 from __future__ import annotations
