@@ -1,5 +1,5 @@
-/* Compiled kernels for the serving hot path: the SASRec encoder's forward pass and the
- * user x item-table product.
+/* Compiled kernels for the serving hot path: the SASRec encoder's forward pass, the
+ * user x item-table product, the row softmax and the hybrid's transition term.
  *
  * Why C: a batch of a few users makes ~100 numpy calls in the encoder, each a few
  * microseconds of overhead around little arithmetic, and OpenBLAS packs the whole item table
@@ -313,8 +313,9 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
         return NULL;
     }
     ptrdiff_t rows = (ptrdiff_t)batch * width;
-    ptrdiff_t per_block = (ptrdiff_t)d * 3 * d + 3 * d + (ptrdiff_t)d * d + d * 5 +
-                          (ptrdiff_t)d * ff + ff + (ptrdiff_t)ff * d + d;
+    /* The sizes `unpack` walks: four matrices, the qkv and ff1 biases, six d-sized vectors. */
+    ptrdiff_t per_block = (ptrdiff_t)d * 3 * d + (ptrdiff_t)d * d + (ptrdiff_t)d * ff +
+                          (ptrdiff_t)ff * d + 3 * d + ff + 6 * d;
     Buffer buffers[4] = {{.held = 0}};
     PyObject *result = NULL;
     float *scratch = NULL;
