@@ -48,12 +48,12 @@ def test_encoder_matches_numpy(dim: int, heads: int, layers: int) -> None:
     # Empty, single-item, padded and longer-than-max_len (12) histories in one batch.
     histories = [rng.integers(0, 50, size) for size in (0, 1, 5, 12, 19, 7)]
     compiled = encoder.encode(histories)
-    encoder._packed = None
+    packed, encoder._packed = encoder._packed, None
     reference = encoder.encode(histories)
     assert not compiled[0].any()
     np.testing.assert_allclose(compiled, reference, rtol=1e-4, atol=1e-5)
+    encoder._packed = packed
     for row, history in enumerate(histories):  # a user alone, unpadded
-        encoder._packed = encoder._pack()
         alone = encoder.encode([history])
         np.testing.assert_allclose(alone[0], reference[row], rtol=1e-4, atol=1e-5)
 

@@ -158,22 +158,24 @@ class SASRecEncoder:
         x = to_float32(self.item_embeddings[index])
         x += w["pos_emb"][self.max_len - width :]
         if self._packed is not None and native is not None:
-            return self._encode_native(x, lengths)
-        return self._encode_numpy(x, lengths)
+            out = self._encode_native(x, lengths)
+        else:
+            out = self._encode_numpy(x, lengths)
+        if 0 in lengths:
+            out[np.equal(lengths, 0)] = 0.0
+        return out
 
     def _encode_native(self, x: np.ndarray, lengths: list[int]) -> np.ndarray:
         """The compiled forward pass over embedded, position-added (batch, width, d) inputs."""
         assert native is not None and self._packed is not None
         batch, width = x.shape[0], x.shape[1]
-        # An empty history is encoded as one padded item, then zeroed as in the numpy path.
+        # An empty history is encoded as one padded item (`encode` zeroes its row).
         pads = np.minimum(np.subtract(width, lengths), width - 1).astype(np.int32)
         out = np.empty((batch, self.dim), dtype=np.float32)
         native.encode(
             x, batch, width, pads, self._packed, self.dim, self.num_heads, self.ff,
             self.num_layers, LN_EPS, out,
         )  # fmt: skip
-        if 0 in lengths:
-            out[np.equal(lengths, 0)] = 0.0
         return out
 
     def _encode_numpy(self, x: np.ndarray, lengths: list[int]) -> np.ndarray:
@@ -189,8 +191,6 @@ class SASRecEncoder:
             # Only the last position of the last block is read: skip the other queries there.
             last = layer == self.num_layers - 1
             x = self._block(x, batch, bias[:, :, -1:] if last else bias, f"l{layer}.", last)
-        if 0 in lengths:
-            x[np.equal(lengths, 0)] = 0.0
         return x  # (batch, d): the last block keeps one row per user
 
     def _block(

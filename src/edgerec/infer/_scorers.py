@@ -72,10 +72,9 @@ class TransitionScorer:
             and out.shape[1:] == (self.num_items,)
         ):
             # One compiled loop instead of ~25 numpy calls (~70 us for a lone request).
-            recent = [np.asarray(history[-self.history_len :])[::-1] for history in histories]
-            items = np.concatenate([np.zeros(0, dtype=np.int64), *recent]).astype(np.int64)
-            offsets = np.zeros(len(recent) + 1, dtype=np.int64)
-            np.cumsum([len(r) for r in recent], out=offsets[1:])
+            items, counts = self._recent(histories)
+            offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
             native.add_transitions(
                 out, len(out), self.num_items, self.indptr, self.indices, self.data, items,
                 offsets, self.history_decay, weight,
@@ -87,12 +86,17 @@ class TransitionScorer:
             flat = out.reshape(-1)
             np.add.at(flat, rows * self.num_items + columns, np.float32(weight) * values)
 
-    def _entries(self, histories: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
-        """(row, item, weight) of every transition the recent history items contribute."""
+    def _recent(self, histories: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+        """Every user's last ``history_len`` items, newest first, joined; and how many each."""
         recent = [np.asarray(history[-self.history_len :])[::-1] for history in histories]
         items = np.concatenate([np.zeros(0, dtype=np.int64), *recent]).astype(np.int64)
-        ages = np.concatenate([np.zeros(0, dtype=np.int64), *(np.arange(len(r)) for r in recent)])
-        owners = np.repeat(np.arange(len(recent)), [len(r) for r in recent])
+        return items, [len(r) for r in recent]
+
+    def _entries(self, histories: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """(row, item, weight) of every transition the recent history items contribute."""
+        items, counts = self._recent(histories)
+        ages = np.concatenate([np.zeros(0, dtype=np.int64), *(np.arange(n) for n in counts)])
+        owners = np.repeat(np.arange(len(counts)), counts)
         starts, lengths = self.indptr[items], self.indptr[items + 1] - self.indptr[items]
         total = int(lengths.sum())
         # Positions of every CSR segment, concatenated: start of its segment + offset inside.
