@@ -20,6 +20,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from edgerec.infer._kernels import native
+
 # Catalogs smaller than this are scored exactly: one matrix-vector product is fast enough.
 ANN_MIN_ITEMS = 200_000
 ANN_ARRAYS = ("ann_centroids", "ann_offsets", "ann_items", "ann_vectors", "ann_scales")
@@ -108,14 +110,38 @@ class ItemIndex:
     def top(self, vectors: np.ndarray, count: int) -> np.ndarray:
         """(batch, count) item indices with the largest approximate inner products, best first;
         rows are padded with -1 when the probed lists hold fewer than ``count`` items."""
-        queries = np.asarray(vectors, dtype=np.float32)
+        queries = np.ascontiguousarray(vectors, dtype=np.float32)
         lists = len(self._centroids)
         probed = np.argpartition(queries @ self._centroids.T, lists - self.probes, axis=1)
+        probed = np.ascontiguousarray(probed[:, lists - self.probes :])
+        if native is not None and self._compiled_layout(queries.shape[1]):
+            # One compiled pass per query: the int8 rows scored in place and the best kept in
+            # a heap, where numpy casts, multiplies, joins and partitions per list.
+            positions = np.empty((len(queries), count), dtype=np.int64)
+            native.ivf_scan(
+                self._vectors, self._scales, len(self._items), self._offsets, lists, queries,
+                len(queries), queries.shape[1], probed, self.probes, count, positions,
+            )  # fmt: skip
+            found = self._items[positions].astype(np.int64)
+            found[positions < 0] = -1
+            return found
         out = np.full((len(queries), count), -1, dtype=np.int64)
         for row, query in enumerate(queries):
-            found = self._scan(query, probed[row, lists - self.probes :], count)
+            found = self._scan(query, probed[row], count)
             out[row, : len(found)] = found
         return out
+
+    def _compiled_layout(self, width: int) -> bool:
+        """Whether the arrays are what the compiled scan reads: contiguous int8 rows of the
+        queries' width and float32 scales."""
+        vectors = self._vectors
+        return (
+            vectors.dtype == np.int8
+            and vectors.ndim == 2
+            and vectors.shape[1] == width
+            and vectors.flags.c_contiguous
+            and self._scales.dtype == np.float32
+        )
 
     def _scan(self, query: np.ndarray, lists: np.ndarray, count: int) -> np.ndarray:
         starts, ends = self._offsets[lists], self._offsets[lists + 1]

@@ -10,43 +10,9 @@
  * this module is not built): same layout of weights, same GELU formula, float32 throughout.
  * Sums run in a different order, so results agree to float32 rounding, not bit for bit.
  *
- * GCC's vector extensions keep one source for every instruction set; on x86-64 each hot
- * function is compiled for AVX-512, AVX2 and baseline SSE2, and the loader picks the best
- * the CPU has.
+ * Selection (top-k, the ANN index scan) is in _select.c; shared helpers in _native.h.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <math.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
-#define INLINE static inline __attribute__((always_inline))
-
-#define LANES 16
-#define PANEL (4 * LANES) /* columns of a packed item-table panel (edgerec.infer._half) */
-typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
-typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
-
-/* Unaligned loads and stores: rows of odd widths start anywhere. */
-INLINE vf load(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-INLINE vf splat(float x) { return (vf){0} + x; }
-INLINE float hsum(vf v) {
-    float s = 0.0f;
-    for (int i = 0; i < LANES; i++) s += v[i];
-    return s;
-}
+#include "_native.h"
 
 /* out[r] = bias + x[r] @ w (+ add[r]) for a tile of R rows and Q vectors of columns. R and Q
  * are constants after inlining: the R x Q accumulators stay in registers. */
@@ -117,9 +83,6 @@ CLONES static void linear(const float *x, ptrdiff_t x_stride, int rows, int K, c
 /* exp on LANES floats: 2^n * e^f with f in [0, ln 2), a degree-7 Taylor polynomial for e^f
  * (relative error about 1e-6). Inputs below -87 give 0 (as exp underflows), above 88 give
  * exp(88), a normal float: GELU only needs exp of large arguments to be large. */
-/* Lanes of a where mask is set (-1), of b elsewhere; casts between vector types keep bits. */
-INLINE vf pick(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
-
 INLINE vf vexp(vf x) {
     const vf hi = splat(88.0f), lo = splat(-87.0f);
     vi underflow = x < lo;
@@ -279,12 +242,7 @@ static void block(const Block *w, const float *x, int batch, int width, const in
     layer_norm(out, kept, d, w->ln2_g, w->ln2_b, eps);
 }
 
-typedef struct {
-    Py_buffer view;
-    int held;
-} Buffer;
-
-static int get(PyObject *obj, Buffer *b, int writable, Py_ssize_t floats, const char *name) {
+int get(PyObject *obj, Buffer *b, int writable, Py_ssize_t floats, const char *name) {
     if (PyObject_GetBuffer(obj, &b->view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
         return -1;
     b->held = 1;
@@ -296,7 +254,7 @@ static int get(PyObject *obj, Buffer *b, int writable, Py_ssize_t floats, const 
     return 0;
 }
 
-static void release(Buffer *buffers, int n) {
+void release(Buffer *buffers, int n) {
     for (int i = 0; i < n; i++)
         if (buffers[i].held) PyBuffer_Release(&buffers[i].view);
 }
@@ -516,6 +474,15 @@ static PyMethodDef methods[] = {
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(x, rows, K, panels, N, out): out (rows, N) = x (rows, K) @ w (K, N), w packed "
      "as (ceil(N / 64), K, 64) panels of 64 columns."},
+    {"top_k", py_top_k, METH_VARARGS,
+     "top_k(scores, rows, n, k, banned, banned_offsets, categories, codes, columns, values, "
+     "kept): each row's k best columns and scores, best first (ties to the lower column), "
+     "after setting its banned columns and, where codes[r] != -1, the columns of other "
+     "categories to -inf; kept[r] counts those above -inf."},
+    {"ivf_scan", py_ivf_scan, METH_VARARGS,
+     "ivf_scan(vectors, scales, items, offsets, lists, queries, batch, d, probed, probes, "
+     "count, out): each query's count best positions in its probed lists of int8 rows, best "
+     "first, -1 padded."},
     {NULL, NULL, 0, NULL},
 };
 

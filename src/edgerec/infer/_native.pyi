@@ -28,3 +28,30 @@ def add_transitions(
     decay: float,
     weight: float,
 ) -> None: ...
+def top_k(
+    scores: Buffer,
+    rows: int,
+    n: int,
+    k: int,
+    banned: Buffer,
+    banned_offsets: Buffer,
+    categories: Buffer,
+    codes: Buffer,
+    columns: Buffer,
+    values: Buffer,
+    kept: Buffer,
+) -> None: ...
+def ivf_scan(
+    vectors: Buffer,
+    scales: Buffer,
+    items: int,
+    offsets: Buffer,
+    lists: int,
+    queries: Buffer,
+    batch: int,
+    d: int,
+    probed: Buffer,
+    probes: int,
+    count: int,
+    out: Buffer,
+) -> None: ...

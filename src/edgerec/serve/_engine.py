@@ -11,7 +11,7 @@ import numpy as np
 
 from edgerec.artifact import LoadedModel, artifact_digest
 from edgerec.infer import SASRecScorer, gather_float32, row_blocks, to_float32
-from edgerec.serve._topk import top_k_rows
+from edgerec.serve._topk import ANY_CATEGORY, top_k_filtered, top_k_rows
 
 MODEL = "model"
 # Candidates fetched from the ANN index per request (at least 4k) before exact rescoring and
@@ -31,6 +31,8 @@ _FALLBACK_CELLS = 1 << 22
 # The most popular items, ranked once per model: a new shopper's answer is this list minus
 # their filters. Only filters that leave fewer than k of them send a query to a full pass.
 _POPULAR_HEAD = 1024
+# The code of a category the catalog does not have: no item's code (each is >= -1).
+_UNKNOWN_CATEGORY = -2
 
 
 class Ranked(NamedTuple):
@@ -163,41 +165,60 @@ class Engine:
         answers: list[list[Ranked] | None],
     ) -> None:
         """Filters (seen, excluded, category, candidates) and top-k over one score row per
-        query (``matrix[i]`` answers ``queries[rows[i]]``); the plain top-k of all rows at once."""
+        query (``matrix[i]`` answers ``queries[rows[i]]``); the rows without candidates in one
+        `top_k_filtered` call."""
         plain: list[int] = []
         for position, row in enumerate(rows):
-            scores, query = matrix[position], queries[row]
+            query = queries[row]
+            if query.candidates is None:
+                plain.append(position)
+                continue
+            scores = matrix[position]
             scores[known[row]] = -np.inf
             if len(banned[row]):
                 scores[banned[row]] = -np.inf
             if query.category is not None:
-                code = self._category_code.get(query.category, -2)
-                scores[self._item_category != code] = -np.inf
-            if query.candidates is not None:
-                dropped = set(query.history) | set(query.exclude)
-                answers[row] = self._rerank(scores, query.candidates, query.k, source, dropped)
-            else:
-                plain.append(position)
+                scores[self._item_category != self._code(query.category)] = -np.inf
+            dropped = set(query.history) | set(query.exclude)
+            answers[row] = self._rerank(scores, query.candidates, query.k, source, dropped)
         if not plain:
             return
         chosen = matrix if len(plain) == len(rows) else matrix[plain]
-        ks = [queries[rows[position]].k for position in plain]
-        columns, best = top_k_rows(chosen, max(ks))
-        for position, answer in zip(
-            plain, self._ranked_rows(columns, best, ks, source), strict=True
+        owners = [rows[position] for position in plain]
+        ks = [queries[row].k for row in owners]
+        columns, best, kept = top_k_filtered(
+            chosen,
+            max(ks),
+            [np.concatenate((known[row], banned[row])) if len(banned[row]) else known[row]
+             for row in owners],
+            self._item_category,
+            [self._code(queries[row].category) for row in owners],
+        )  # fmt: skip
+        for row, answer in zip(
+            owners, self._ranked_rows(columns, best, kept, ks, source), strict=True
         ):
-            answers[rows[position]] = answer
+            answers[row] = answer
+
+    def _code(self, category: str | None) -> int:
+        """A query's category as `top_k_filtered` takes it: an unknown one matches no item."""
+        if category is None:
+            return ANY_CATEGORY
+        return self._category_code.get(category, _UNKNOWN_CATEGORY)
 
     def _ranked_rows(
-        self, columns: np.ndarray, best: np.ndarray, ks: Sequence[int], source: str
+        self,
+        columns: np.ndarray,
+        best: np.ndarray,
+        kept: Sequence[int],
+        ks: Sequence[int],
+        source: str,
     ) -> list[list[Ranked]]:
-        """Answers from top-k rows (`top_k_rows` output), the i-th cut to ``ks[i]`` items and
-        without its filtered (-inf) items, which sort last. One id lookup and one float
+        """Answers from top-k rows (`top_k_filtered` output), the i-th cut to ``ks[i]`` items
+        and to its ``kept[i]`` unfiltered ones, which sort first. One id lookup and one float
         conversion for all rows, then a slice per row."""
         width = columns.shape[1]
         ids = self.vocab.external(columns.reshape(-1))
         scores = best.reshape(-1).tolist()
-        kept = (best > -np.inf).sum(axis=1).tolist()
         out = []
         for row, (count, k) in enumerate(zip(kept, ks, strict=True)):
             start = row * width
@@ -230,7 +251,7 @@ class Engine:
         else:
             keep = ~np.isin(items, dropped)
         if category is not None:
-            keep &= self._item_category[items] == self._category_code.get(category, -2)
+            keep &= self._item_category[items] == self._code(category)
         return keep
 
     def _wanted(self, k: int, known: np.ndarray, banned: np.ndarray) -> int:
@@ -301,8 +322,11 @@ class Engine:
         return self._ranked(found[best], scores[best], MODEL)
 
     def _top(self, scores: np.ndarray, k: int, source: str) -> list[Ranked]:
-        columns, best = top_k_rows(scores[None], k)
-        return self._ranked_rows(columns, best, [k], source)[0]
+        nothing = np.zeros(0, dtype=np.int64)
+        columns, best, kept = top_k_filtered(
+            scores[None], k, [nothing], self._item_category, [ANY_CATEGORY]
+        )
+        return self._ranked_rows(columns, best, kept, [k], source)[0]
 
     def _ranked(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
         """Dense indices and their scores (best first) as external-id answers."""

@@ -5,13 +5,58 @@ vectorised pass). If ``t`` is the k-th largest of those maxima, at least k score
 every one of the row's k best is >= t: only the few scores >= t (about k when the best items
 fall in different groups) are sorted. A per-row ``argpartition`` and sort cost 3-4x more in
 batches of 16 (``python benchmarks/topk.py``).
+
+`top_k_filtered` applies the engine's filters first; where the compiled kernels are built it
+filters and selects each row in one pass of ``_select.c``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from edgerec.infer._kernels import native
+
 GROUPS = 256
+# A row's category code when it asks for no category.
+ANY_CATEGORY = -1
+
+
+def top_k_filtered(
+    scores: np.ndarray,
+    k: int,
+    dropped: Sequence[np.ndarray],
+    categories: np.ndarray,
+    codes: Sequence[int],
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """`top_k_rows` after each row's ``dropped`` columns, and (where ``codes[r]`` is not
+    `ANY_CATEGORY`) the columns whose ``categories`` entry differs from ``codes[r]``, are set to
+    ``-inf`` in ``scores``; and how many of each row's k are above ``-inf``.
+    """
+    rows, width = scores.shape
+    k = max(0, min(k, width))
+    compiled = native is not None and scores.dtype == np.float32 and scores.flags.c_contiguous
+    if compiled and rows and k and categories.dtype == np.int32 and len(categories) == width:
+        assert native is not None
+        lengths = [len(columns) for columns in dropped]
+        offsets = np.zeros(rows + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        banned = np.concatenate([np.zeros(0, dtype=np.int64), *dropped]).astype(np.int64)
+        columns = np.empty((rows, k), dtype=np.int64)
+        best = np.empty((rows, k), dtype=np.float32)
+        kept = np.empty(rows, dtype=np.int64)
+        native.top_k(
+            scores, rows, width, k, banned, offsets, categories,
+            np.asarray(codes, dtype=np.int32), columns, best, kept,
+        )  # fmt: skip
+        return columns, best, kept.tolist()
+    for row, (columns, code) in enumerate(zip(dropped, codes, strict=True)):
+        scores[row, columns] = -np.inf
+        if code != ANY_CATEGORY:
+            scores[row, categories != code] = -np.inf
+    columns, best = top_k_rows(scores, k)
+    return columns, best, (best > -np.inf).sum(axis=1).tolist()
 
 
 def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

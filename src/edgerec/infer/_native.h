@@ -1,0 +1,75 @@
+/* What the compiled kernels share: vector types and helpers, and buffer arguments.
+ *
+ * GCC's vector extensions keep one source for every instruction set; on x86-64 each hot
+ * function is compiled for AVX-512, AVX2 and baseline SSE2, and the loader picks the best
+ * the CPU has.
+ */
+#ifndef EDGEREC_NATIVE_H
+#define EDGEREC_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+#define LANES 16
+#define PANEL (4 * LANES) /* columns of a packed item-table panel (edgerec.infer._half) */
+typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
+
+/* Unaligned loads and stores: rows of odd widths start anywhere. */
+INLINE vf load(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+INLINE vf splat(float x) { return (vf){0} + x; }
+/* Lane permutations that swap halves, quarters, eighths and neighbours: four folds with
+ * them combine all lanes into each (a reduction in log2(LANES) steps, not LANES - 1). */
+#define FOLD1 ((vi){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7})
+#define FOLD2 ((vi){4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11})
+#define FOLD3 ((vi){2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13})
+#define FOLD4 ((vi){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14})
+INLINE float hsum(vf v) {
+#if defined(__clang__)
+    float s = 0.0f;
+    for (int i = 0; i < LANES; i++) s += v[i];
+    return s;
+#else
+    v += __builtin_shuffle(v, FOLD1);
+    v += __builtin_shuffle(v, FOLD2);
+    v += __builtin_shuffle(v, FOLD3);
+    v += __builtin_shuffle(v, FOLD4);
+    return v[0];
+#endif
+}
+
+/* Lanes of a where mask is set (-1), of b elsewhere; casts between vector types keep bits. */
+INLINE vf pick(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+
+/* A buffer-protocol argument, released by `release` whether or not parsing finished. */
+typedef struct {
+    Py_buffer view;
+    int held;
+} Buffer;
+
+/* Borrow obj's buffer into b; ValueError when it holds fewer than `floats` float-sized units. */
+int get(PyObject *obj, Buffer *b, int writable, Py_ssize_t floats, const char *name);
+void release(Buffer *buffers, int n);
+
+/* Kernels of _select.c, registered by _native.c's module. */
+PyObject *py_top_k(PyObject *self, PyObject *args);
+PyObject *py_ivf_scan(PyObject *self, PyObject *args);
+
+#endif

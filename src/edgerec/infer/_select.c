@@ -1,0 +1,382 @@
+/* Selection kernels: the k best scores of each row after the engine's filters, and the scan
+ * of the ANN index's probed lists.
+ *
+ * Why C: numpy finds a row's top-k in several passes (group maxima, a partition, a filter,
+ * a sort), each call a few microseconds, and every filter is more calls per row. Here one pass
+ * per row keeps the k best in a heap, and a block of 64 scores that holds nothing better than
+ * the heap's worst costs one vector comparison.
+ *
+ * The reference implementations are edgerec/serve/_topk.py and edgerec/infer/_ann.py.
+ */
+#include "_native.h"
+
+typedef struct {
+    float score;
+    int64_t index;
+} Entry;
+
+/* a ranks below b: a lower score, or the same score at a higher index (ties go to the lower
+ * index, as in edgerec.serve._topk). */
+INLINE int below(Entry a, Entry b) {
+    return a.score < b.score || (a.score == b.score && a.index > b.index);
+}
+
+/* The k best entries offered so far, as a heap whose root is the worst of them. */
+typedef struct {
+    Entry *heap;
+    int size, k;
+} Best;
+
+static void sift_down(Entry *heap, int size) {
+    Entry moving = heap[0];
+    int at = 0;
+    for (;;) {
+        int child = 2 * at + 1;
+        if (child >= size) break;
+        if (child + 1 < size && below(heap[child + 1], heap[child])) child++;
+        if (!below(heap[child], moving)) break;
+        heap[at] = heap[child];
+        at = child;
+    }
+    heap[at] = moving;
+}
+
+static void sift_up(Entry *heap, int at) {
+    Entry moving = heap[at];
+    while (at > 0) {
+        int parent = (at - 1) / 2;
+        if (!below(moving, heap[parent])) break;
+        heap[at] = heap[parent];
+        at = parent;
+    }
+    heap[at] = moving;
+}
+
+INLINE void offer(Best *best, float score, int64_t index) {
+    if (score != score) score = -INFINITY; /* NaN ranks with the filtered items */
+    Entry entry = {score, index};
+    if (best->size < best->k) {
+        best->heap[best->size] = entry;
+        sift_up(best->heap, best->size++);
+    } else if (below(best->heap[0], entry)) {
+        best->heap[0] = entry;
+        sift_down(best->heap, best->k);
+    }
+}
+
+static int best_first(const void *a, const void *b) {
+    Entry x = *(const Entry *)a, y = *(const Entry *)b;
+    return below(y, x) ? -1 : below(x, y);
+}
+
+/* Sorts the kept entries best first; returns how many score above -inf. */
+static int drain(Best *best) {
+    qsort(best->heap, (size_t)best->size, sizeof(Entry), best_first);
+    int kept = 0;
+    while (kept < best->size && best->heap[kept].score > -INFINITY) kept++;
+    return kept;
+}
+
+INLINE vf vmax(vf a, vf b) { return pick(a > b, a, b); }
+
+INLINE int any(vi m) {
+#if defined(__clang__)
+    for (int lane = 0; lane < LANES; lane++)
+        if (m[lane]) return 1;
+    return 0;
+#else
+    m |= __builtin_shuffle(m, FOLD1);
+    m |= __builtin_shuffle(m, FOLD2);
+    m |= __builtin_shuffle(m, FOLD3);
+    m |= __builtin_shuffle(m, FOLD4);
+    return m[0] != 0;
+#endif
+}
+
+/* Every score of items outside category `code` becomes -inf. */
+CLONES static void keep_category(float *row, ptrdiff_t n, const int32_t *categories, int32_t code) {
+    ptrdiff_t i = 0;
+    vi wanted = (vi){0} + code;
+    for (; i + LANES <= n; i += LANES) {
+        vi category;
+        memcpy(&category, categories + i, sizeof category);
+        store(row + i, pick(category == wanted, load(row + i), splat(-INFINITY)));
+    }
+    for (; i < n; i++)
+        if (categories[i] != code) row[i] = -INFINITY;
+}
+
+INLINE float hmax(vf v) {
+#if defined(__clang__)
+    float m = v[0];
+    for (int lane = 1; lane < LANES; lane++) m = v[lane] > m ? v[lane] : m;
+    return m;
+#else
+    v = vmax(v, __builtin_shuffle(v, FOLD1));
+    v = vmax(v, __builtin_shuffle(v, FOLD2));
+    v = vmax(v, __builtin_shuffle(v, FOLD3));
+    v = vmax(v, __builtin_shuffle(v, FOLD4));
+    return v[0];
+#endif
+}
+
+/* Offers the scores of row[0:n] that can be among its k best to `best`, in index order.
+ *
+ * With at least k blocks, the k-th largest block maximum is a floor: k scores reach it, so
+ * every one of the k best does. Only blocks whose maximum reaches the floor are read again,
+ * and in them only vectors with a score that reaches the floor and, once the heap is full,
+ * beats its worst. Without a floor the heap fills from the row's first k scores and its worst
+ * rises slowly: many replacements when k is large. Blocks are 4 vectors when the row has k of
+ * those, else one. `maxima` holds n / LANES floats. */
+CLONES static void scan_row(const float *row, ptrdiff_t n, Best *best, float *maxima) {
+    int vectors = n / (4 * LANES) >= best->k ? 4 : 1;
+    ptrdiff_t block = (ptrdiff_t)vectors * LANES, blocks = n / block;
+    int floored = blocks >= best->k;
+    float floor = -INFINITY;
+    if (floored) {
+        for (ptrdiff_t b = 0; b < blocks; b++) {
+            vf most = load(row + b * block);
+            for (int v = 1; v < vectors; v++) most = vmax(most, load(row + b * block + v * LANES));
+            maxima[b] = hmax(most);
+            offer(best, maxima[b], b);
+        }
+        floor = best->heap[0].score;
+        best->size = 0;
+    }
+    for (ptrdiff_t b = 0; b <= blocks; b++) {
+        /* A NaN maximum may hide a larger score (vmax keeps NaN from one side): read it. */
+        if (b < blocks && floored && maxima[b] < floor) continue;
+        ptrdiff_t end = b < blocks ? (b + 1) * block : n;
+        for (ptrdiff_t i = b * block; i < end; i += LANES) {
+            float bar = best->size < best->k ? floor : best->heap[0].score;
+            /* Lanes that can't enter the heap: scores below the bar (NaN lanes never do). */
+            if (i + LANES <= end && !any(load(row + i) >= bar)) continue;
+            for (ptrdiff_t j = i; j < i + LANES && j < end; j++) {
+                bar = best->size < best->k ? floor : best->heap[0].score;
+                if (row[j] >= bar) offer(best, row[j], j);
+            }
+        }
+    }
+}
+
+static int top_k(float *scores, ptrdiff_t rows, ptrdiff_t n, int k, const int64_t *banned,
+                 ptrdiff_t banned_count, const int64_t *banned_offsets, const int32_t *categories,
+                 const int32_t *codes, int64_t *columns, float *values, int64_t *kept,
+                 Entry *heap, float *maxima) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *row = scores + r * n;
+        int64_t first = banned_offsets[r], last = banned_offsets[r + 1];
+        if (first < 0 || first > last || last > banned_count) return -1;
+        for (int64_t at = first; at < last; at++) {
+            if (banned[at] < 0 || banned[at] >= n) return -1;
+            row[banned[at]] = -INFINITY;
+        }
+        if (codes[r] != -1) keep_category(row, n, categories, codes[r]);
+        Best best = {heap, 0, k};
+        scan_row(row, n, &best, maxima);
+        kept[r] = drain(&best);
+        for (int j = 0; j < k; j++) { /* NaN scores are never offered: pad with nothing */
+            columns[r * k + j] = j < best.size ? heap[j].index : -1;
+            values[r * k + j] = j < best.size ? heap[j].score : -INFINITY;
+        }
+    }
+    return 0;
+}
+
+PyObject *py_top_k(PyObject *self, PyObject *args) {
+    PyObject *scores_obj, *banned_obj, *offsets_obj, *categories_obj, *codes_obj, *columns_obj,
+        *values_obj, *kept_obj;
+    Py_ssize_t rows, n;
+    int k;
+    if (!PyArg_ParseTuple(args, "OnniOOOOOOO", &scores_obj, &rows, &n, &k, &banned_obj,
+                          &offsets_obj, &categories_obj, &codes_obj, &columns_obj, &values_obj,
+                          &kept_obj))
+        return NULL;
+    if (rows < 0 || n < 1 || k < 1 || k > n) {
+        PyErr_SetString(PyExc_ValueError, "top_k: bad dimensions (need 1 <= k <= n)");
+        return NULL;
+    }
+    Buffer b[8] = {{.held = 0}};
+    PyObject *result = NULL;
+    Entry *heap = NULL;
+    float *maxima = NULL;
+    /* Sizes in float-sized units for get(); int64 arrays count double. */
+    if (get(scores_obj, &b[0], 1, rows * n, "scores") < 0 ||
+        get(banned_obj, &b[1], 0, 0, "banned") < 0 ||
+        get(offsets_obj, &b[2], 0, 2 * (rows + 1), "banned_offsets") < 0 ||
+        get(categories_obj, &b[3], 0, n, "categories") < 0 ||
+        get(codes_obj, &b[4], 0, rows, "codes") < 0 ||
+        get(columns_obj, &b[5], 1, 2 * rows * k, "columns") < 0 ||
+        get(values_obj, &b[6], 1, rows * k, "values") < 0 ||
+        get(kept_obj, &b[7], 1, 2 * rows, "kept") < 0)
+        goto done;
+    heap = malloc(sizeof(Entry) * (size_t)k);
+    maxima = malloc(sizeof(float) * (size_t)(n / LANES + 1));
+    if (!heap || !maxima) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int failed;
+    Py_BEGIN_ALLOW_THREADS;
+    failed = top_k(b[0].view.buf, rows, n, k, b[1].view.buf,
+                   b[1].view.len / (Py_ssize_t)sizeof(int64_t), b[2].view.buf, b[3].view.buf,
+                   b[4].view.buf, b[5].view.buf, b[6].view.buf, b[7].view.buf, heap, maxima);
+    Py_END_ALLOW_THREADS;
+    if (failed) {
+        PyErr_SetString(PyExc_IndexError, "top_k: a banned index is out of range");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    free(heap);
+    free(maxima);
+    release(b, 8);
+    return result;
+}
+
+/* The `part`-th LANES of 4 * LANES int8 values (`words`, their 64 bytes as int32) as floats.
+ * GCC widens int8 vectors lane by lane, so: each word copied to four lanes by a permute, and
+ * each lane's byte shifted to the top and back down with its sign. (A 16-byte load widened
+ * instead goes through the stack and stalls store forwarding.) */
+INLINE vf widen_int8(vi words, int part) {
+    int w = 4 * part;
+    vi spread = __builtin_shuffle(
+        words, (vi){w, w, w, w, w + 1, w + 1, w + 1, w + 1, w + 2, w + 2, w + 2, w + 2, w + 3,
+                    w + 3, w + 3, w + 3});
+    const vi up = {24, 16, 8, 0, 24, 16, 8, 0, 24, 16, 8, 0, 24, 16, 8, 0};
+    return __builtin_convertvector((spread << up) >> 24, vf);
+}
+
+INLINE float dot_int8(const int8_t *row, const float *query, int d) {
+    vf acc = splat(0.0f);
+    int i = 0;
+    for (; i + 4 * LANES <= d; i += 4 * LANES) {
+        vi words;
+        memcpy(&words, row + i, sizeof words);
+        for (int part = 0; part < 4; part++)
+            acc += widen_int8(words, part) * load(query + i + part * LANES);
+    }
+    float s = hsum(acc);
+    for (; i < d; i++) s += row[i] * query[i];
+    return s;
+}
+
+/* out[i] = scale[i] * (row i of `vectors`) . query for `rows` int8 rows of width d. Apart from
+ * the selection: a loop without data-dependent branches keeps many row reads in flight (the
+ * lists are cold: a query reads ~400 KB of a 64 MB table at 1M items). */
+CLONES static void score_int8(const int8_t *vectors, const float *scales, ptrdiff_t rows, int d,
+                              const float *query, float *out) {
+    for (ptrdiff_t i = 0; i < rows; i++) out[i] = dot_int8(vectors + i * d, query, d) * scales[i];
+}
+
+/* For each query: the `count` best positions of its probed lists' int8 rows, best first, -1
+ * where the lists hold fewer. Positions index the index's grouped arrays. Returns -1 on a bad
+ * list or offset, -2 when out of memory. */
+static int ivf_scan(const int8_t *vectors, const float *scales, ptrdiff_t items,
+                    const int64_t *offsets, ptrdiff_t lists, const float *queries,
+                    ptrdiff_t batch, int d, const int64_t *probed, int probes, int count,
+                    int64_t *out, Entry *heap) {
+    float *scores = NULL, *maxima = NULL;
+    ptrdiff_t capacity = 0;
+    int status = 0;
+    for (ptrdiff_t q = 0; q < batch && status == 0; q++) {
+        const int64_t *chosen = probed + q * probes;
+        ptrdiff_t total = 0;
+        for (int p = 0; p < probes && status == 0; p++) {
+            int64_t list = chosen[p];
+            if (list < 0 || list >= lists || offsets[list] < 0 ||
+                offsets[list] > offsets[list + 1] || offsets[list + 1] > items)
+                status = -1;
+            else
+                total += offsets[list + 1] - offsets[list];
+        }
+        if (status == 0 && total > capacity) {
+            free(scores);
+            free(maxima);
+            scores = malloc(sizeof(float) * (size_t)total);
+            maxima = malloc(sizeof(float) * (size_t)(total / LANES + 1));
+            capacity = total;
+            if (!scores || !maxima) status = -2;
+        }
+        if (status != 0) break;
+        /* The probed lists' scores, joined in probe order; then the best of them. */
+        ptrdiff_t filled = 0;
+        for (int p = 0; p < probes; p++) {
+            int64_t first = offsets[chosen[p]], rows = offsets[chosen[p] + 1] - first;
+            score_int8(vectors + first * d, scales + first, rows, d, queries + q * d,
+                       scores + filled);
+            filled += rows;
+        }
+        Best best = {heap, 0, count < total ? count : (int)total};
+        if (best.k > 0) scan_row(scores, total, &best, maxima);
+        drain(&best);
+        for (int j = 0; j < count; j++) {
+            int64_t position = -1;
+            if (j < best.size) { /* joined index -> the list it fell in -> grouped position */
+                int64_t at = heap[j].index;
+                int p = 0;
+                while (at >= offsets[chosen[p] + 1] - offsets[chosen[p]]) {
+                    at -= offsets[chosen[p] + 1] - offsets[chosen[p]];
+                    p++;
+                }
+                position = offsets[chosen[p]] + at;
+            }
+            out[q * count + j] = position;
+        }
+    }
+    free(scores);
+    free(maxima);
+    return status;
+}
+
+PyObject *py_ivf_scan(PyObject *self, PyObject *args) {
+    PyObject *vectors_obj, *scales_obj, *offsets_obj, *queries_obj, *probed_obj, *out_obj;
+    Py_ssize_t items, lists, batch;
+    int d, probes, count;
+    if (!PyArg_ParseTuple(args, "OOnOnOniOiiO", &vectors_obj, &scales_obj, &items, &offsets_obj,
+                          &lists, &queries_obj, &batch, &d, &probed_obj, &probes, &count,
+                          &out_obj))
+        return NULL;
+    if (items < 0 || lists < 1 || batch < 0 || d < 1 || probes < 0 || count < 1) {
+        PyErr_SetString(PyExc_ValueError, "ivf_scan: bad dimensions");
+        return NULL;
+    }
+    Buffer b[6] = {{.held = 0}};
+    PyObject *result = NULL;
+    Entry *heap = NULL;
+    if (get(vectors_obj, &b[0], 0, 0, "vectors") < 0 ||
+        get(scales_obj, &b[1], 0, items, "scales") < 0 ||
+        get(offsets_obj, &b[2], 0, 2 * (lists + 1), "offsets") < 0 ||
+        get(queries_obj, &b[3], 0, batch * d, "queries") < 0 ||
+        get(probed_obj, &b[4], 0, 2 * batch * probes, "probed") < 0 ||
+        get(out_obj, &b[5], 1, 2 * batch * count, "out") < 0)
+        goto done;
+    if (b[0].view.len < items * d) {
+        PyErr_Format(PyExc_ValueError, "vectors holds %zd bytes, needs %zd", b[0].view.len,
+                     items * d);
+        goto done;
+    }
+    heap = malloc(sizeof(Entry) * (size_t)count);
+    if (!heap) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int failed;
+    Py_BEGIN_ALLOW_THREADS;
+    failed = ivf_scan(b[0].view.buf, b[1].view.buf, items, b[2].view.buf, lists, b[3].view.buf,
+                      batch, d, b[4].view.buf, probes, count, b[5].view.buf, heap);
+    Py_END_ALLOW_THREADS;
+    if (failed == -2) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (failed) {
+        PyErr_SetString(PyExc_IndexError, "ivf_scan: a list or offset is out of range");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    free(heap);
+    release(b, 6);
+    return result;
+}

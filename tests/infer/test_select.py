@@ -1,0 +1,129 @@
+"""The compiled selection kernels (_select.c) must select what the numpy references select."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from edgerec.infer import _ann
+from edgerec.infer._ann import ItemIndex, build_item_index
+from edgerec.infer._kernels import native
+from edgerec.serve import _topk
+from edgerec.serve._topk import ANY_CATEGORY, top_k_filtered
+
+pytestmark = pytest.mark.skipif(
+    native is None or os.environ.get("EDGEREC_NATIVE") == "0", reason="compiled kernels off"
+)
+
+
+def filtered_both_ways(
+    monkeypatch: pytest.MonkeyPatch,
+    scores: np.ndarray,
+    k: int,
+    dropped: list[np.ndarray],
+    categories: np.ndarray,
+    codes: list[int],
+) -> tuple[tuple[np.ndarray, np.ndarray, list[int]], ...]:
+    compiled = top_k_filtered(scores.copy(), k, dropped, categories, codes)
+    with monkeypatch.context() as patched:
+        patched.setattr(_topk, "native", None)
+        reference = top_k_filtered(scores.copy(), k, dropped, categories, codes)
+    return compiled, reference
+
+
+def assert_same_selection(
+    compiled: tuple[np.ndarray, np.ndarray, list[int]],
+    reference: tuple[np.ndarray, np.ndarray, list[int]],
+) -> None:
+    assert compiled[2] == reference[2]
+    for row, kept in enumerate(reference[2]):
+        np.testing.assert_array_equal(compiled[0][row, :kept], reference[0][row, :kept])
+        np.testing.assert_array_equal(compiled[1][row, :kept], reference[1][row, :kept])
+
+
+@pytest.mark.parametrize(
+    ("rows", "width", "k"),
+    [(1, 12_101, 10), (5, 12_101, 100), (3, 1000, 200), (4, 70, 70), (2, 17, 5), (3, 64, 1)],
+)
+def test_top_k_matches_numpy(
+    monkeypatch: pytest.MonkeyPatch, rows: int, width: int, k: int
+) -> None:
+    # Small widths take the path without a floor; rounded scores make many ties.
+    rng = np.random.default_rng(width + k)
+    scores = rng.standard_normal((rows, width)).astype(np.float32)
+    scores[:, ::3] = np.round(scores[:, ::3], 1)
+    categories = rng.integers(-1, 4, width).astype(np.int32)
+    dropped = [rng.integers(0, width, 12) for _ in range(rows)]
+    # Every kind of row: no category, a known one, one no item has.
+    codes = [[ANY_CATEGORY, 2, -2][row % 3] for row in range(rows)]
+    compiled, reference = filtered_both_ways(monkeypatch, scores, k, dropped, categories, codes)
+    assert_same_selection(compiled, reference)
+    assert compiled[0].shape == (rows, min(k, width))
+
+
+def test_rows_with_fewer_than_k_unfiltered_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    scores = np.arange(40, dtype=np.float32).reshape(2, 20)
+    categories = np.array([0, 1] * 10, dtype=np.int32)
+    # Row 0: 10 items of category 1 minus 2 dropped; row 1: every item dropped.
+    dropped = [np.array([1, 3]), np.arange(20)]
+    compiled, reference = filtered_both_ways(monkeypatch, scores, 12, dropped, categories, [1, -1])
+    assert compiled[2] == [8, 0]
+    assert_same_selection(compiled, reference)
+    assert compiled[0][0, :8].tolist() == [19, 17, 15, 13, 11, 9, 7, 5]
+
+
+def test_nan_scores_are_never_selected() -> None:
+    scores = np.array([[1.0, np.nan, 3.0, np.nan, 2.0]], dtype=np.float32)
+    none = [np.zeros(0, dtype=np.int64)]
+    columns, best, kept = top_k_filtered(scores, 4, none, np.zeros(5, np.int32), [ANY_CATEGORY])
+    assert kept == [3]
+    assert columns[0, :3].tolist() == [2, 4, 0]
+    assert best[0, :3].tolist() == [3.0, 2.0, 1.0]
+
+
+def test_top_k_refuses_bad_input() -> None:
+    assert native is not None
+    scores = np.zeros((1, 8), dtype=np.float32)
+
+    def call(banned: list[int], k: int = 2) -> None:
+        assert native is not None
+        native.top_k(
+            scores, 1, 8, k, np.array(banned, dtype=np.int64), np.array([0, len(banned)]),
+            np.zeros(8, np.int32), np.array([-1], np.int32), np.zeros((1, k), np.int64),
+            np.zeros((1, k), np.float32), np.zeros(1, np.int64),
+        )  # fmt: skip
+
+    with pytest.raises(IndexError):
+        call([8])
+    with pytest.raises(IndexError):
+        call([-1])
+    with pytest.raises(ValueError):
+        call([], k=9)
+
+
+def test_index_scan_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Widths around the kernel's 64-wide steps; distinct scores, so the order is exact.
+    rng = np.random.default_rng(11)
+    for dim in (64, 80, 12):
+        table = rng.standard_normal((3000, dim)).astype(np.float32)
+        index = ItemIndex(build_item_index(table), probes=6)
+        queries = table[:7] + 0.1
+        compiled = index.top(queries, 150)
+        with monkeypatch.context() as patched:
+            patched.setattr(_ann, "native", None)
+            reference = index.top(queries, 150)
+        np.testing.assert_array_equal(compiled, reference)
+
+
+def test_index_scan_refuses_bad_lists() -> None:
+    assert native is not None
+    arrays = build_item_index(np.ones((100, 4), dtype=np.float32))
+    lists = len(arrays["ann_centroids"])
+    out = np.zeros((1, 5), dtype=np.int64)
+    with pytest.raises(IndexError):
+        native.ivf_scan(
+            arrays["ann_vectors"], arrays["ann_scales"], 100, arrays["ann_offsets"], lists,
+            np.ones((1, 4), np.float32), 1, 4, np.array([[lists]]), 1, 5, out,
+        )  # fmt: skip
