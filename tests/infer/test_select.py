@@ -122,8 +122,63 @@ def test_index_scan_refuses_bad_lists() -> None:
     arrays = build_item_index(np.ones((100, 4), dtype=np.float32))
     lists = len(arrays["ann_centroids"])
     out = np.zeros((1, 5), dtype=np.int64)
-    with pytest.raises(IndexError):
+    offsets = arrays["ann_offsets"].copy()
+    offsets[-1] = 101  # past the last row
+
+    def scan(offsets: np.ndarray, probes: int = lists) -> None:
+        assert native is not None
         native.ivf_scan(
-            arrays["ann_vectors"], arrays["ann_scales"], 100, arrays["ann_offsets"], lists,
-            np.ones((1, 4), np.float32), 1, 4, np.array([[lists]]), 1, 5, out,
+            arrays["ann_vectors"], arrays["ann_scales"], 100, offsets, lists,
+            np.ones((1, 4), np.float32), 1, 4, np.zeros((1, lists), np.float32), probes, 5, out,
         )  # fmt: skip
+
+    scan(arrays["ann_offsets"])
+    with pytest.raises(IndexError):
+        scan(offsets)
+    with pytest.raises(ValueError):
+        scan(arrays["ann_offsets"], probes=lists + 1)
+
+
+def test_candidates_rescored_like_numpy() -> None:
+    rng = np.random.default_rng(12)
+    table = rng.standard_normal((500, 72)).astype(np.float16)  # 72: the scalar tail too
+    vector = rng.standard_normal(72).astype(np.float32)
+    categories = rng.integers(-1, 3, 500).astype(np.int32)
+    candidates = np.concatenate([rng.permutation(500)[:120], [-1, 500, 7]])
+    dropped = candidates[[3, 10, 50]].astype(np.int32)
+    for code in (ANY_CATEGORY, 1):
+        ids, scores = _topk.top_k_candidates(
+            table, vector, candidates, dropped, categories, code, 10
+        )
+        valid = candidates[(candidates >= 0) & (candidates < 500)]
+        valid = valid[~np.isin(valid, dropped)]
+        if code != ANY_CATEGORY:
+            valid = valid[categories[valid] == code]
+        exact = table[valid].astype(np.float32) @ vector
+        order = np.argsort(-exact, kind="stable")[:10]
+        np.testing.assert_array_equal(ids, valid[order])
+        np.testing.assert_allclose(scores, exact[order], rtol=1e-5, atol=1e-5)
+
+
+def rescored_column(table: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of ``table`` ranked by its value in ``column`` (a one-hot vector)."""
+    vector = np.zeros(table.shape[1], dtype=np.float32)
+    vector[column] = 1.0
+    return _topk.top_k_candidates(
+        table, vector, np.arange(len(table)), np.zeros(0, dtype=np.int64),
+        np.zeros(len(table), np.int32), ANY_CATEGORY, len(table),
+    )  # fmt: skip
+
+
+def test_every_float16_value_converts_exactly() -> None:
+    # All 65,536 bit patterns as a (1024, 64) table. A row holding an infinity or NaN scores
+    # NaN (inf * 0), so the infinities are checked in rows of their own.
+    patterns = np.arange(1 << 16, dtype=np.uint16).view(np.float16).reshape(1024, 64)
+    finite = patterns[np.isfinite(patterns).all(axis=1)]
+    for column in (0, 17, 63):
+        ids, scores = rescored_column(finite, column)
+        np.testing.assert_array_equal(scores, finite[ids, column].astype(np.float32))
+    special = np.zeros((3, 64), dtype=np.float16)
+    special[:, 5] = [np.inf, -np.inf, np.float16(2.0**-24)]
+    ids, scores = rescored_column(special, 5)
+    assert len(finite) == 992 and scores.tolist() == [np.inf, 2.0**-24, -np.inf]

@@ -112,19 +112,19 @@ class ItemIndex:
         rows are padded with -1 when the probed lists hold fewer than ``count`` items."""
         queries = np.ascontiguousarray(vectors, dtype=np.float32)
         lists = len(self._centroids)
-        probed = np.argpartition(queries @ self._centroids.T, lists - self.probes, axis=1)
-        probed = np.ascontiguousarray(probed[:, lists - self.probes :])
+        nearness = np.ascontiguousarray(queries @ self._centroids.T, dtype=np.float32)
         if native is not None and self._compiled_layout(queries.shape[1]):
-            # One compiled pass per query: the int8 rows scored in place and the best kept in
-            # a heap, where numpy casts, multiplies, joins and partitions per list.
+            # One compiled call: the probed lists chosen, their int8 rows scored in place and
+            # the best kept in a heap, where numpy partitions, casts, multiplies and joins.
             positions = np.empty((len(queries), count), dtype=np.int64)
             native.ivf_scan(
                 self._vectors, self._scales, len(self._items), self._offsets, lists, queries,
-                len(queries), queries.shape[1], probed, self.probes, count, positions,
+                len(queries), queries.shape[1], nearness, self.probes, count, positions,
             )  # fmt: skip
             found = self._items[positions].astype(np.int64)
             found[positions < 0] = -1
             return found
+        probed = np.argpartition(nearness, lists - self.probes, axis=1)[:, lists - self.probes :]
         out = np.full((len(queries), count), -1, dtype=np.int64)
         for row, query in enumerate(queries):
             found = self._scan(query, probed[row], count)

@@ -480,9 +480,13 @@ static PyMethodDef methods[] = {
      "after setting its banned columns and, where codes[r] != -1, the columns of other "
      "categories to -inf; kept[r] counts those above -inf."},
     {"ivf_scan", py_ivf_scan, METH_VARARGS,
-     "ivf_scan(vectors, scales, items, offsets, lists, queries, batch, d, probed, probes, "
-     "count, out): each query's count best positions in its probed lists of int8 rows, best "
-     "first, -1 padded."},
+     "ivf_scan(vectors, scales, items, offsets, lists, queries, batch, d, centroid_scores, "
+     "probes, count, out): each query's count best positions in the int8 rows of its probes "
+     "lists of best centroid score, best first, -1 padded."},
+    {"rescore", py_rescore, METH_VARARGS,
+     "rescore(table, items, d, vector, candidates, dropped, categories, code, k, ids, scores): "
+     "the k best candidates by their float16 rows' product with vector, skipping dropped ids "
+     "and (code != -1) other categories; returns how many were found."},
     {NULL, NULL, 0, NULL},
 };
 

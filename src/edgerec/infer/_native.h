@@ -71,5 +71,6 @@ void release(Buffer *buffers, int n);
 /* Kernels of _select.c, registered by _native.c's module. */
 PyObject *py_top_k(PyObject *self, PyObject *args);
 PyObject *py_ivf_scan(PyObject *self, PyObject *args);
+PyObject *py_rescore(PyObject *self, PyObject *args);
 
 #endif

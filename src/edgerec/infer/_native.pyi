@@ -50,8 +50,21 @@ def ivf_scan(
     queries: Buffer,
     batch: int,
     d: int,
-    probed: Buffer,
+    centroid_scores: Buffer,
     probes: int,
     count: int,
     out: Buffer,
 ) -> None: ...
+def rescore(
+    table: Buffer,
+    items: int,
+    d: int,
+    vector: Buffer,
+    candidates: Buffer,
+    dropped: Buffer,
+    categories: Buffer,
+    code: int,
+    k: int,
+    ids: Buffer,
+    scores: Buffer,
+) -> int: ...

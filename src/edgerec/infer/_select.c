@@ -6,7 +6,10 @@
  * per row keeps the k best in a heap, and a block of 64 scores that holds nothing better than
  * the heap's worst costs one vector comparison.
  *
- * The reference implementations are edgerec/serve/_topk.py and edgerec/infer/_ann.py.
+ * Also the exact rescoring of a user's ANN candidates against the float16 item table.
+ *
+ * The reference implementations are edgerec/serve/_topk.py, edgerec/infer/_ann.py and
+ * Engine._approximate (numpy).
  */
 #include "_native.h"
 
@@ -269,20 +272,25 @@ CLONES static void score_int8(const int8_t *vectors, const float *scales, ptrdif
     for (ptrdiff_t i = 0; i < rows; i++) out[i] = dot_int8(vectors + i * d, query, d) * scales[i];
 }
 
-/* For each query: the `count` best positions of its probed lists' int8 rows, best first, -1
- * where the lists hold fewer. Positions index the index's grouped arrays. Returns -1 on a bad
- * list or offset, -2 when out of memory. */
+/* For each query: the `count` best positions of the int8 rows of its `probes` lists with the
+ * best centroid scores (`centroid_scores`, batch x lists), best first, -1 where those lists
+ * hold fewer. Positions index the index's grouped arrays. `heap` holds max(count, probes)
+ * entries, `maxima` lists / LANES + 1 floats. Returns -1 on a bad offset, -2 when out of
+ * memory. */
 static int ivf_scan(const int8_t *vectors, const float *scales, ptrdiff_t items,
                     const int64_t *offsets, ptrdiff_t lists, const float *queries,
-                    ptrdiff_t batch, int d, const int64_t *probed, int probes, int count,
-                    int64_t *out, Entry *heap) {
+                    ptrdiff_t batch, int d, const float *centroid_scores, int probes, int count,
+                    int64_t *out, Entry *heap, float *list_maxima, int64_t *chosen) {
     float *scores = NULL, *maxima = NULL;
     ptrdiff_t capacity = 0;
     int status = 0;
     for (ptrdiff_t q = 0; q < batch && status == 0; q++) {
-        const int64_t *chosen = probed + q * probes;
+        Best nearest = {heap, 0, probes};
+        scan_row(centroid_scores + q * lists, lists, &nearest, list_maxima);
+        int probed = nearest.size; /* fewer than `probes` only with NaN centroid scores */
+        for (int p = 0; p < probed; p++) chosen[p] = heap[p].index;
         ptrdiff_t total = 0;
-        for (int p = 0; p < probes && status == 0; p++) {
+        for (int p = 0; p < probed && status == 0; p++) {
             int64_t list = chosen[p];
             if (list < 0 || list >= lists || offsets[list] < 0 ||
                 offsets[list] > offsets[list + 1] || offsets[list + 1] > items)
@@ -301,7 +309,7 @@ static int ivf_scan(const int8_t *vectors, const float *scales, ptrdiff_t items,
         if (status != 0) break;
         /* The probed lists' scores, joined in probe order; then the best of them. */
         ptrdiff_t filled = 0;
-        for (int p = 0; p < probes; p++) {
+        for (int p = 0; p < probed; p++) {
             int64_t first = offsets[chosen[p]], rows = offsets[chosen[p] + 1] - first;
             score_int8(vectors + first * d, scales + first, rows, d, queries + q * d,
                        scores + filled);
@@ -330,25 +338,28 @@ static int ivf_scan(const int8_t *vectors, const float *scales, ptrdiff_t items,
 }
 
 PyObject *py_ivf_scan(PyObject *self, PyObject *args) {
-    PyObject *vectors_obj, *scales_obj, *offsets_obj, *queries_obj, *probed_obj, *out_obj;
+    PyObject *vectors_obj, *scales_obj, *offsets_obj, *queries_obj, *centroid_obj, *out_obj;
     Py_ssize_t items, lists, batch;
     int d, probes, count;
     if (!PyArg_ParseTuple(args, "OOnOnOniOiiO", &vectors_obj, &scales_obj, &items, &offsets_obj,
-                          &lists, &queries_obj, &batch, &d, &probed_obj, &probes, &count,
+                          &lists, &queries_obj, &batch, &d, &centroid_obj, &probes, &count,
                           &out_obj))
         return NULL;
-    if (items < 0 || lists < 1 || batch < 0 || d < 1 || probes < 0 || count < 1) {
+    if (items < 0 || lists < 1 || batch < 0 || d < 1 || probes < 1 || probes > lists ||
+        count < 1) {
         PyErr_SetString(PyExc_ValueError, "ivf_scan: bad dimensions");
         return NULL;
     }
     Buffer b[6] = {{.held = 0}};
     PyObject *result = NULL;
     Entry *heap = NULL;
+    float *list_maxima = NULL;
+    int64_t *chosen = NULL;
     if (get(vectors_obj, &b[0], 0, 0, "vectors") < 0 ||
         get(scales_obj, &b[1], 0, items, "scales") < 0 ||
         get(offsets_obj, &b[2], 0, 2 * (lists + 1), "offsets") < 0 ||
         get(queries_obj, &b[3], 0, batch * d, "queries") < 0 ||
-        get(probed_obj, &b[4], 0, 2 * batch * probes, "probed") < 0 ||
+        get(centroid_obj, &b[4], 0, batch * lists, "centroid_scores") < 0 ||
         get(out_obj, &b[5], 1, 2 * batch * count, "out") < 0)
         goto done;
     if (b[0].view.len < items * d) {
@@ -356,27 +367,141 @@ PyObject *py_ivf_scan(PyObject *self, PyObject *args) {
                      items * d);
         goto done;
     }
-    heap = malloc(sizeof(Entry) * (size_t)count);
-    if (!heap) {
+    heap = malloc(sizeof(Entry) * (size_t)(count > probes ? count : probes));
+    list_maxima = malloc(sizeof(float) * (size_t)(lists / LANES + 1));
+    chosen = malloc(sizeof(int64_t) * (size_t)probes);
+    if (!heap || !list_maxima || !chosen) {
         PyErr_NoMemory();
         goto done;
     }
     int failed;
     Py_BEGIN_ALLOW_THREADS;
     failed = ivf_scan(b[0].view.buf, b[1].view.buf, items, b[2].view.buf, lists, b[3].view.buf,
-                      batch, d, b[4].view.buf, probes, count, b[5].view.buf, heap);
+                      batch, d, b[4].view.buf, probes, count, b[5].view.buf, heap, list_maxima,
+                      chosen);
     Py_END_ALLOW_THREADS;
     if (failed == -2) {
         PyErr_NoMemory();
         goto done;
     }
     if (failed) {
-        PyErr_SetString(PyExc_IndexError, "ivf_scan: a list or offset is out of range");
+        PyErr_SetString(PyExc_IndexError, "ivf_scan: a list offset is out of range");
         goto done;
     }
     result = Py_NewRef(Py_None);
 done:
     free(heap);
+    free(list_maxima);
+    free(chosen);
     release(b, 6);
+    return result;
+}
+
+/* IEEE half-precision bits (the low 16 bits of each lane) as floats, exact for every input:
+ * normal numbers rebiased, subnormals scaled, infinities and NaN kept. */
+INLINE vf half_to_float(vi h) {
+    vi sign = (h & 0x8000) << 16, magnitude = h & 0x7fff;
+    vi normal = (magnitude << 13) + ((127 - 15) << 23);
+    vi special = (magnitude << 13) | 0x7f800000; /* exponent 31 */
+    vf subnormal = __builtin_convertvector(magnitude, vf) * 0x1p-24f;
+    vf value = pick(magnitude < 0x400, subnormal, pick(magnitude >= 0x7c00, (vf)special, (vf)normal));
+    return (vf)((vi)value | sign);
+}
+
+/* The `part`-th LANES of 2 * LANES halves (`words`, their 64 bytes as int32) as floats: each
+ * word copied to two lanes, the low half to the even lane, the high half to the odd one. */
+INLINE vf widen_half(vi words, int part) {
+    int w = 8 * part;
+    vi spread = __builtin_shuffle(words, (vi){w, w, w + 1, w + 1, w + 2, w + 2, w + 3, w + 3, w + 4,
+                                              w + 4, w + 5, w + 5, w + 6, w + 6, w + 7, w + 7});
+    const vi down = {0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16};
+    return half_to_float((spread >> down) & 0xffff);
+}
+
+INLINE float half_scalar(uint16_t h) {
+    vi bits = {0};
+    bits[0] = h;
+    return half_to_float(bits)[0];
+}
+
+INLINE float dot_half(const uint16_t *row, const float *vector, int d) {
+    vf acc = splat(0.0f);
+    int i = 0;
+    for (; i + 2 * LANES <= d; i += 2 * LANES) {
+        vi words;
+        memcpy(&words, row + i, sizeof words);
+        acc += widen_half(words, 0) * load(vector + i) + widen_half(words, 1) * load(vector + i + LANES);
+    }
+    float s = hsum(acc);
+    for (; i < d; i++) s += half_scalar(row[i]) * vector[i];
+    return s;
+}
+
+/* The k best of a user's ANN candidates by the exact product of their float16 rows with
+ * `vector`, best first (ties to the earlier candidate), skipping ids outside the table, the
+ * `dropped` ids and, unless code is -1, items of other categories. Returns how many it found
+ * (at most k). */
+CLONES static int rescore(const uint16_t *table, ptrdiff_t items, int d, const float *vector,
+                          const int64_t *candidates, ptrdiff_t count, const int64_t *dropped,
+                          ptrdiff_t dropped_count, const int32_t *categories, int32_t code, int k,
+                          int64_t *ids, float *scores, Entry *heap) {
+    Best best = {heap, 0, k};
+    for (ptrdiff_t c = 0; c < count; c++) {
+        int64_t item = candidates[c];
+        if (item < 0 || item >= items || (code != -1 && categories[item] != code)) continue;
+        int seen = 0;
+        for (ptrdiff_t j = 0; j < dropped_count && !seen; j++) seen = dropped[j] == item;
+        if (seen) continue;
+        offer(&best, dot_half(table + item * d, vector, d), c);
+    }
+    int found = best.size;
+    drain(&best);
+    for (int j = 0; j < found; j++) {
+        ids[j] = candidates[heap[j].index];
+        scores[j] = heap[j].score;
+    }
+    return found;
+}
+
+PyObject *py_rescore(PyObject *self, PyObject *args) {
+    PyObject *table_obj, *vector_obj, *candidates_obj, *dropped_obj, *categories_obj, *ids_obj,
+        *scores_obj;
+    Py_ssize_t items;
+    int d, code, k;
+    if (!PyArg_ParseTuple(args, "OniOOOOiiOO", &table_obj, &items, &d, &vector_obj,
+                          &candidates_obj, &dropped_obj, &categories_obj, &code, &k, &ids_obj,
+                          &scores_obj))
+        return NULL;
+    if (items < 0 || d < 1 || k < 1) {
+        PyErr_SetString(PyExc_ValueError, "rescore: bad dimensions");
+        return NULL;
+    }
+    Buffer b[7] = {{.held = 0}};
+    PyObject *result = NULL;
+    Entry *heap = NULL;
+    /* Sizes in float-sized units for get(): float16 rows count half, int64 arrays double. */
+    if (get(table_obj, &b[0], 0, (items * d + 1) / 2, "table") < 0 ||
+        get(vector_obj, &b[1], 0, d, "vector") < 0 ||
+        get(candidates_obj, &b[2], 0, 0, "candidates") < 0 ||
+        get(dropped_obj, &b[3], 0, 0, "dropped") < 0 ||
+        get(categories_obj, &b[4], 0, code == -1 ? 0 : items, "categories") < 0 ||
+        get(ids_obj, &b[5], 1, 2 * k, "ids") < 0 || get(scores_obj, &b[6], 1, k, "scores") < 0)
+        goto done;
+    heap = malloc(sizeof(Entry) * (size_t)k);
+    if (!heap) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int found;
+    Py_BEGIN_ALLOW_THREADS;
+    found = rescore(b[0].view.buf, items, d, b[1].view.buf, b[2].view.buf,
+                    b[2].view.len / (Py_ssize_t)sizeof(int64_t), b[3].view.buf,
+                    b[3].view.len / (Py_ssize_t)sizeof(int64_t), b[4].view.buf, code, k,
+                    b[5].view.buf, b[6].view.buf, heap);
+    Py_END_ALLOW_THREADS;
+    result = PyLong_FromLong(found);
+done:
+    free(heap);
+    release(b, 7);
     return result;
 }

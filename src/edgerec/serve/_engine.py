@@ -11,7 +11,8 @@ import numpy as np
 
 from edgerec.artifact import LoadedModel, artifact_digest
 from edgerec.infer import SASRecScorer, gather_float32, row_blocks, to_float32
-from edgerec.serve._topk import ANY_CATEGORY, top_k_filtered, top_k_rows
+from edgerec.infer._kernels import native
+from edgerec.serve._topk import ANY_CATEGORY, top_k_candidates, top_k_filtered, top_k_rows
 
 MODEL = "model"
 # Candidates fetched from the ANN index per request (at least 4k) before exact rescoring and
@@ -77,6 +78,13 @@ class Engine:
         # code per call, and ANN rescoring and /similar read rows on every request.
         self._table = np.asarray(
             self._sequential.item_embeddings if self._sequential is not None else np.zeros((0, 0))
+        )
+        table = self._table
+        self._compiled_rescore = (
+            native is not None
+            and table.dtype == np.float16
+            and table.ndim == 2
+            and table.flags.c_contiguous
         )
 
     @functools.cached_property
@@ -272,9 +280,16 @@ class Engine:
         Hybrid models: the transition term needs every item's score, so ANN answers use the
         sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
         """
+        dropped = np.concatenate([known, banned]) if len(banned) else known
+        if self._compiled_rescore:
+            # One compiled pass: rows converted in registers, filters and top-k in one loop.
+            code = self._code(query.category)
+            ids, scores = top_k_candidates(
+                self._table, vector, found, dropped, self._item_category, code, query.k
+            )
+            return None if len(ids) < query.k else self._ranked(ids, scores, MODEL)
         found = found[(found >= 0) & (found < self.num_items)]
         scores = gather_float32(self._table, found) @ vector
-        dropped = np.concatenate([known, banned]) if len(banned) else known
         keep = self._allowed(found, dropped, query.category)
         if int(keep.sum()) < query.k:
             return None  # exact scoring covers heavy filtering

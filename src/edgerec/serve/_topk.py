@@ -7,7 +7,8 @@ fall in different groups) are sorted. A per-row ``argpartition`` and sort cost 3
 batches of 16 (``python benchmarks/topk.py``).
 
 `top_k_filtered` applies the engine's filters first; where the compiled kernels are built it
-filters and selects each row in one pass of ``_select.c``.
+filters and selects each row in one pass of ``_select.c``. `top_k_candidates` (compiled only)
+rescores and selects a user's ANN candidates against a float16 table.
 """
 
 from __future__ import annotations
@@ -102,3 +103,28 @@ def _by_partition(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(-chosen, axis=1, kind="stable")
     columns = np.take_along_axis(part, order, axis=1)
     return columns, np.take_along_axis(scores, columns, axis=1)
+
+
+def top_k_candidates(
+    table: np.ndarray,
+    vector: np.ndarray,
+    candidates: np.ndarray,
+    dropped: np.ndarray,
+    categories: np.ndarray,
+    code: int,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``candidates`` by their ``table`` rows' product with ``vector``, best
+    first (ties to the earlier candidate), and their scores; without ids outside the table,
+    the ``dropped`` ones and (unless ``code`` is `ANY_CATEGORY`) other categories. Fewer than
+    ``k`` when the filters leave fewer. Needs the compiled kernels and a C-contiguous float16
+    ``table``."""
+    assert native is not None and table.dtype == np.float16 and table.flags.c_contiguous
+    ids = np.empty(k, dtype=np.int64)
+    scores = np.empty(k, dtype=np.float32)
+    found = native.rescore(
+        table, len(table), table.shape[1], np.ascontiguousarray(vector, dtype=np.float32),
+        np.ascontiguousarray(candidates, dtype=np.int64), dropped.astype(np.int64),
+        categories, code, k, ids, scores,
+    )  # fmt: skip
+    return ids[:found], scores[:found]
