@@ -182,3 +182,20 @@ def test_every_float16_value_converts_exactly() -> None:
     special[:, 5] = [np.inf, -np.inf, np.float16(2.0**-24)]
     ids, scores = rescored_column(special, 5)
     assert len(finite) == 992 and scores.tolist() == [np.inf, 2.0**-24, -np.inf]
+
+
+def test_rescoring_refuses_a_short_table() -> None:
+    # 3 x 3 halves: an odd byte count is fine when whole; one row short is refused.
+    table = np.ones((3, 3), dtype=np.float16)
+    ids, _ = _topk.top_k_candidates(
+        table, np.ones(3, np.float32), np.arange(3), np.zeros(0, np.int64),
+        np.zeros(3, np.int32), ANY_CATEGORY, 2,
+    )  # fmt: skip
+    assert ids.tolist() == [0, 1]
+    assert native is not None
+    with pytest.raises(ValueError, match="table"):
+        native.rescore(
+            table, 4, 3, np.ones(3, np.float32), np.arange(3), np.zeros(0, np.int64),
+            np.zeros(4, np.int32), ANY_CATEGORY, 2, np.zeros(2, np.int64),
+            np.zeros(2, np.float32),
+        )  # fmt: skip

@@ -479,14 +479,20 @@ PyObject *py_rescore(PyObject *self, PyObject *args) {
     Buffer b[7] = {{.held = 0}};
     PyObject *result = NULL;
     Entry *heap = NULL;
-    /* Sizes in float-sized units for get(): float16 rows count half, int64 arrays double. */
-    if (get(table_obj, &b[0], 0, (items * d + 1) / 2, "table") < 0 ||
+    /* Sizes in float-sized units for get(): int64 arrays count double; the float16 table's
+     * bytes are checked below. */
+    if (get(table_obj, &b[0], 0, 0, "table") < 0 ||
         get(vector_obj, &b[1], 0, d, "vector") < 0 ||
         get(candidates_obj, &b[2], 0, 0, "candidates") < 0 ||
         get(dropped_obj, &b[3], 0, 0, "dropped") < 0 ||
         get(categories_obj, &b[4], 0, code == -1 ? 0 : items, "categories") < 0 ||
         get(ids_obj, &b[5], 1, 2 * k, "ids") < 0 || get(scores_obj, &b[6], 1, k, "scores") < 0)
         goto done;
+    if (b[0].view.len < items * d * (Py_ssize_t)sizeof(uint16_t)) {
+        PyErr_Format(PyExc_ValueError, "table holds %zd bytes, needs %zd", b[0].view.len,
+                     items * d * (Py_ssize_t)sizeof(uint16_t));
+        goto done;
+    }
     heap = malloc(sizeof(Entry) * (size_t)k);
     if (!heap) {
         PyErr_NoMemory();

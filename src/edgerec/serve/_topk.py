@@ -117,9 +117,10 @@ def top_k_candidates(
     """The ``k`` best ``candidates`` by their ``table`` rows' product with ``vector``, best
     first (ties to the earlier candidate), and their scores; without ids outside the table,
     the ``dropped`` ones and (unless ``code`` is `ANY_CATEGORY`) other categories. Fewer than
-    ``k`` when the filters leave fewer. Needs the compiled kernels and a C-contiguous float16
-    ``table``."""
+    ``k`` when the filters leave fewer. Needs the compiled kernels, a C-contiguous float16
+    ``table`` and int32 ``categories``."""
     assert native is not None and table.dtype == np.float16 and table.flags.c_contiguous
+    assert categories.dtype == np.int32
     ids = np.empty(k, dtype=np.int64)
     scores = np.empty(k, dtype=np.float32)
     found = native.rescore(
