@@ -7,7 +7,10 @@ model to float32 rounding. ``EDGEREC_NATIVE=0`` turns the kernels off, for compa
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from types import ModuleType
+
+import numpy as np
 
 
 def _load() -> ModuleType | None:
@@ -21,3 +24,12 @@ def _load() -> ModuleType | None:
 
 
 native = _load()
+
+
+def joined(groups: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged int arrays as the kernels take them: all values as one int64 array, and the
+    int64 offsets where each group starts (``len(groups) + 1`` of them, the last the total)."""
+    offsets = np.zeros(len(groups) + 1, dtype=np.int64)
+    np.cumsum([len(group) for group in groups], out=offsets[1:])
+    values = np.concatenate([np.zeros(0, dtype=np.int64), *groups]).astype(np.int64)
+    return values, offsets

@@ -2,7 +2,8 @@
  *
  * GCC's vector extensions keep one source for every instruction set; on x86-64 each hot
  * function is compiled for AVX-512, AVX2 and baseline SSE2, and the loader picks the best
- * the CPU has.
+ * the CPU has. The permutes are GCC's __builtin_shuffle: another compiler fails the optional
+ * build, and serving then runs the numpy implementation.
  */
 #ifndef EDGEREC_NATIVE_H
 #define EDGEREC_NATIVE_H
@@ -42,17 +43,11 @@ INLINE vf splat(float x) { return (vf){0} + x; }
 #define FOLD3 ((vi){2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13})
 #define FOLD4 ((vi){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14})
 INLINE float hsum(vf v) {
-#if defined(__clang__)
-    float s = 0.0f;
-    for (int i = 0; i < LANES; i++) s += v[i];
-    return s;
-#else
     v += __builtin_shuffle(v, FOLD1);
     v += __builtin_shuffle(v, FOLD2);
     v += __builtin_shuffle(v, FOLD3);
     v += __builtin_shuffle(v, FOLD4);
     return v[0];
-#endif
 }
 
 /* Lanes of a where mask is set (-1), of b elsewhere; casts between vector types keep bits. */

@@ -83,17 +83,11 @@ static int drain(Best *best) {
 INLINE vf vmax(vf a, vf b) { return pick(a > b, a, b); }
 
 INLINE int any(vi m) {
-#if defined(__clang__)
-    for (int lane = 0; lane < LANES; lane++)
-        if (m[lane]) return 1;
-    return 0;
-#else
     m |= __builtin_shuffle(m, FOLD1);
     m |= __builtin_shuffle(m, FOLD2);
     m |= __builtin_shuffle(m, FOLD3);
     m |= __builtin_shuffle(m, FOLD4);
     return m[0] != 0;
-#endif
 }
 
 /* Every score of items outside category `code` becomes -inf. */
@@ -110,17 +104,11 @@ CLONES static void keep_category(float *row, ptrdiff_t n, const int32_t *categor
 }
 
 INLINE float hmax(vf v) {
-#if defined(__clang__)
-    float m = v[0];
-    for (int lane = 1; lane < LANES; lane++) m = v[lane] > m ? v[lane] : m;
-    return m;
-#else
     v = vmax(v, __builtin_shuffle(v, FOLD1));
     v = vmax(v, __builtin_shuffle(v, FOLD2));
     v = vmax(v, __builtin_shuffle(v, FOLD3));
     v = vmax(v, __builtin_shuffle(v, FOLD4));
     return v[0];
-#endif
 }
 
 /* Offers the scores of row[0:n] that can be among its k best to `best`, in index order.

@@ -12,7 +12,13 @@ import numpy as np
 from edgerec.artifact import LoadedModel, artifact_digest
 from edgerec.infer import SASRecScorer, gather_float32, row_blocks, to_float32
 from edgerec.infer._kernels import native
-from edgerec.serve._topk import ANY_CATEGORY, top_k_candidates, top_k_filtered, top_k_rows
+from edgerec.serve._topk import (
+    ANY_CATEGORY,
+    filter_row,
+    top_k_candidates,
+    top_k_filtered,
+    top_k_rows,
+)
 
 MODEL = "model"
 # Candidates fetched from the ANN index per request (at least 4k) before exact rescoring and
@@ -182,11 +188,8 @@ class Engine:
                 plain.append(position)
                 continue
             scores = matrix[position]
-            scores[known[row]] = -np.inf
-            if len(banned[row]):
-                scores[banned[row]] = -np.inf
-            if query.category is not None:
-                scores[self._item_category != self._code(query.category)] = -np.inf
+            code = self._code(query.category)
+            filter_row(scores, self._dropped(known[row], banned[row]), self._item_category, code)
             dropped = set(query.history) | set(query.exclude)
             answers[row] = self._rerank(scores, query.candidates, query.k, source, dropped)
         if not plain:
@@ -197,15 +200,19 @@ class Engine:
         columns, best, kept = top_k_filtered(
             chosen,
             max(ks),
-            [np.concatenate((known[row], banned[row])) if len(banned[row]) else known[row]
-             for row in owners],
+            [self._dropped(known[row], banned[row]) for row in owners],
             self._item_category,
             [self._code(queries[row].category) for row in owners],
-        )  # fmt: skip
+        )
         for row, answer in zip(
             owners, self._ranked_rows(columns, best, kept, ks, source), strict=True
         ):
             answers[row] = answer
+
+    @staticmethod
+    def _dropped(known: np.ndarray, banned: np.ndarray) -> np.ndarray:
+        """The items a user's answer must not hold: the seen ones and the excluded ones."""
+        return np.concatenate((known, banned)) if len(banned) else known
 
     def _code(self, category: str | None) -> int:
         """A query's category as `top_k_filtered` takes it: an unknown one matches no item."""
@@ -280,7 +287,7 @@ class Engine:
         Hybrid models: the transition term needs every item's score, so ANN answers use the
         sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
         """
-        dropped = np.concatenate([known, banned]) if len(banned) else known
+        dropped = self._dropped(known, banned)
         if self._compiled_rescore:
             # One compiled pass: rows converted in registers, filters and top-k in one loop.
             code = self._code(query.category)

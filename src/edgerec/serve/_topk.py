@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgerec.infer._kernels import native
+from edgerec.infer._kernels import joined, native
 
 GROUPS = 256
 # A row's category code when it asks for no category.
@@ -40,10 +40,7 @@ def top_k_filtered(
     compiled = native is not None and scores.dtype == np.float32 and scores.flags.c_contiguous
     if compiled and rows and k and categories.dtype == np.int32 and len(categories) == width:
         assert native is not None
-        lengths = [len(columns) for columns in dropped]
-        offsets = np.zeros(rows + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        banned = np.concatenate([np.zeros(0, dtype=np.int64), *dropped]).astype(np.int64)
+        banned, offsets = joined(dropped)
         columns = np.empty((rows, k), dtype=np.int64)
         best = np.empty((rows, k), dtype=np.float32)
         kept = np.empty(rows, dtype=np.int64)
@@ -53,11 +50,17 @@ def top_k_filtered(
         )  # fmt: skip
         return columns, best, kept.tolist()
     for row, (columns, code) in enumerate(zip(dropped, codes, strict=True)):
-        scores[row, columns] = -np.inf
-        if code != ANY_CATEGORY:
-            scores[row, categories != code] = -np.inf
+        filter_row(scores[row], columns, categories, code)
     columns, best = top_k_rows(scores, k)
     return columns, best, (best > -np.inf).sum(axis=1).tolist()
+
+
+def filter_row(row: np.ndarray, dropped: np.ndarray, categories: np.ndarray, code: int) -> None:
+    """Set ``row``'s ``dropped`` columns and (unless ``code`` is `ANY_CATEGORY`) those of other
+    categories to ``-inf``, in place."""
+    row[dropped] = -np.inf
+    if code != ANY_CATEGORY:
+        row[categories != code] = -np.inf
 
 
 def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
