@@ -1,4 +1,4 @@
-"""Load generation: wrk for the maximum rate, an asyncio open-loop client for latency.
+"""Load generation: wrk for the maximum rate, an open-loop client (C) for latency.
 
 The open-loop client sends request i at t0 + i/rate whatever happened before, and measures each
 latency from that scheduled time, so a stalled server cannot hide its queue (no coordinated
@@ -7,17 +7,13 @@ omission).
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import os
+import hashlib
 import re
+import shutil
 import subprocess
-import time
+import tempfile
 from collections.abc import Callable
-
-import numpy as np
-
-_TIMER_SLACK_S = 0.001
+from pathlib import Path
 
 
 def wrk_max_rps(
@@ -39,56 +35,18 @@ def wrk_max_rps(
     return rate
 
 
-async def _open_loop(
-    host: str,
-    port: int,
-    path_for: Callable[[int], str],
-    rate: float,
-    seconds: float,
-    connections: int,
-) -> tuple[list[float], int]:
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await asyncio.open_connection(host, port))
-    latencies: list[float] = []
-    failures = 0
-
-    async def one(index: int, scheduled: float) -> None:
-        nonlocal failures
-        reader, writer = await pool.get()
-        try:
-            request = f"GET {path_for(index)} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))  # type: ignore[union-attr]
-            await reader.readexactly(length)
-            if not head.startswith(b"HTTP/1.1 200"):
-                failures += 1
-            latencies.append(time.perf_counter() - scheduled)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            # The server closed the connection: a failed request, and a new connection for
-            # the pool rather than a crashed run.
-            failures += 1
-            writer.close()
-            reader, writer = await asyncio.open_connection(host, port)
-        finally:
-            pool.put_nowait((reader, writer))
-
-    tasks = []
-    start = time.perf_counter() + 0.05
-    total = int(rate * seconds)
-    for index in range(total):
-        scheduled = start + index / rate
-        while (delay := scheduled - time.perf_counter()) > 0:
-            # asyncio's timers fire in whole milliseconds (the epoll timeout), so a plain
-            # sleep sent requests up to 1 ms late and counted that as latency. Sleep only to
-            # within a millisecond, then yield to the loop until the send time.
-            await asyncio.sleep(delay - _TIMER_SLACK_S if delay > 2 * _TIMER_SLACK_S else 0)
-        tasks.append(asyncio.create_task(one(index, scheduled)))
-    await asyncio.gather(*tasks)
-    while not pool.empty():
-        pool.get_nowait()[1].close()
-    return latencies, failures
+def _client() -> Path:
+    """The open-loop client, compiled once per source version into the temp directory."""
+    source = Path(__file__).with_name("_openloop.c")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    binary = Path(tempfile.gettempdir()) / f"edgerec-openloop-{digest}"
+    if not binary.exists():
+        if shutil.which("gcc") is None:
+            raise RuntimeError("the open-loop client needs gcc (apt-get install gcc)")
+        partial = binary.with_suffix(".partial")
+        subprocess.run(["gcc", "-O2", "-o", str(partial), str(source)], check=True)
+        partial.replace(binary)
+    return binary
 
 
 def open_loop_latency(
@@ -103,33 +61,29 @@ def open_loop_latency(
     """P50/P99/P999 in ms at a fixed offered rate, and the achieved rate; the client runs on
     ``core`` when given (the load generator's core, never the server's).
 
-    The client's own garbage collector is off while it sends: its tens of thousands of tasks
-    made full collections that paused the client for 10-40 ms, and every request scheduled in
-    such a pause counted the pause as server latency (P99 at 80% load of 25-39 ms against
-    4-8 ms with the collector off, same server, back to back).
+    The client is C (`_openloop.c`): the asyncio client this replaced had a P99 floor of
+    5-8 ms against a hello-world server at 2,000-8,000 RPS (its own scheduling), where the C
+    client measures 0.5-2.7 ms in the same setting, so it hid the server's P99 under its own.
     """
-    gc.collect()
-    gc.disable()
-    # Unpinned, the scheduler could run the client on the server's core, and the client's own
-    # CPU time then counted as server latency.
-    previous = os.sched_getaffinity(0)
-    if core is not None:
-        os.sched_setaffinity(0, {core})
-    started = time.perf_counter()
-    try:
-        latencies, failures = asyncio.run(
-            _open_loop(host, port, path_for, rate, seconds, connections)
-        )
-    finally:
-        os.sched_setaffinity(0, previous)
-        gc.enable()
-    elapsed = time.perf_counter() - started
-    values = np.array(latencies) * 1e3
+    total = int(rate * seconds)
+    with tempfile.NamedTemporaryFile("w", suffix=".paths") as paths:
+        # One cycle of distinct paths is enough: the client uses them in turn.
+        paths.write("\n".join(path_for(i) for i in range(min(total, 100_000))) + "\n")
+        paths.flush()
+        command = [str(_client()), host, str(port), str(rate), str(seconds), str(connections)]
+        if core is not None:
+            # Unpinned, the scheduler could run the client on the server's core, and the
+            # client's own CPU time then counted as server latency.
+            command = ["taskset", "-c", str(core), *command]
+        output = subprocess.run(
+            [*command, paths.name], capture_output=True, text=True, check=True
+        ).stdout
+    _, _, failed, achieved, p50, p99, p999, _ = (float(v) for v in output.split())
     return {
         "offered": rate,
-        "achieved": len(values) / elapsed,
-        "failures": float(failures),
-        "p50": float(np.percentile(values, 50)),
-        "p99": float(np.percentile(values, 99)),
-        "p999": float(np.percentile(values, 99.9)),
+        "achieved": achieved,
+        "failures": failed,
+        "p50": p50,
+        "p99": p99,
+        "p999": p999,
     }

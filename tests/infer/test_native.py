@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgerec.infer import SASRecEncoder, TransitionScorer, _scorers, softmax_rows
-from edgerec.infer._half import panels_float32
+from edgerec.infer._half import exactly_half, packed_panels
 from edgerec.infer._kernels import native
 
 pytestmark = pytest.mark.skipif(
@@ -78,13 +78,44 @@ def test_panel_product_matches_numpy(rows: int, items: int) -> None:
     table = rng.standard_normal((items, 24)).astype(np.float32)
     users = rng.standard_normal((rows, 24)).astype(np.float32)
     out = np.full((rows, items), np.nan, dtype=np.float32)
-    native.matmul(users, rows, 24, panels_float32(table), items, out)
+    native.matmul(users, rows, 24, packed_panels(table), items, out)
     np.testing.assert_allclose(out, users @ table.T, rtol=1e-5, atol=1e-5)
+    # float16 panels of a float16-exact table: the same products, bit for bit.
+    exact = table.astype(np.float16).astype(np.float32)
+    wide, half = np.empty_like(out), np.full_like(out, np.nan)
+    native.matmul(users, rows, 24, packed_panels(exact), items, wide)
+    native.matmul_half(users, rows, 24, packed_panels(exact, dtype=np.float16), items, half)
+    np.testing.assert_array_equal(half, wide)
+
+
+def test_half_panels_widen_every_float16_exactly() -> None:
+    assert native is not None
+    # Every one of the 65,536 half patterns (subnormals, infinities, NaN) as one item's value.
+    values = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    table = values.astype(np.float32)[:, None]
+    out = np.empty((1, len(values)), dtype=np.float32)
+    panels = packed_panels(table, dtype=np.float16)
+    native.matmul_half(np.ones((1, 1), np.float32), 1, 1, panels, len(values), out)
+    np.testing.assert_array_equal(out[0], table[:, 0])
+
+
+def test_scorer_keeps_float16_panels_only_when_exact() -> None:
+    encoder = random_encoder(16, 2, 1, items=130)
+    assert not exactly_half(encoder.item_embeddings)
+    assert not exactly_half(np.full((2, 2), 1e6, dtype=np.float32))  # overflows float16
+    histories = [np.array([3, 7]), np.array([5])]
+    wide = _scorers.SASRecScorer(encoder)
+    assert wide._panels is not None and wide._panels.dtype == np.float32
+    encoder.item_embeddings = encoder.item_embeddings.astype(np.float16).astype(np.float32)
+    half = _scorers.SASRecScorer(encoder)
+    assert half._panels is not None and half._panels.dtype == np.float16
+    expected = encoder.encode(histories) @ encoder.item_embeddings.T
+    np.testing.assert_allclose(half.score(histories), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_panels_layout() -> None:
     table = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
-    panels = panels_float32(table, width=2)
+    panels = packed_panels(table, width=2)
     assert panels.shape == (3, 3, 2)
     np.testing.assert_array_equal(panels[1], table[2:4].T)
     np.testing.assert_array_equal(panels[2], [[12, 0], [13, 0], [14, 0]])

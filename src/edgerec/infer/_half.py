@@ -54,13 +54,16 @@ def transposed_float32(table: np.ndarray) -> np.ndarray:
     return out
 
 
-def panels_float32(table: np.ndarray, width: int = 64) -> np.ndarray:
-    """``table.T`` (d, rows) packed as (ceil(rows / width), d, width) float32 panels of
-    ``width`` columns each, the last one zero-padded: the layout the compiled scoring product
-    reads, each panel one contiguous block. Built a cache-sized block of rows at a time."""
+def packed_panels(
+    table: np.ndarray, width: int = 64, dtype: type[np.floating] = np.float32
+) -> np.ndarray:
+    """``table.T`` (d, rows) packed as (ceil(rows / width), d, width) panels of ``width``
+    columns each, the last one zero-padded: the layout the compiled scoring product reads
+    (``matmul`` for float32, ``matmul_half`` for float16), each panel one contiguous block.
+    Built a cache-sized block of rows at a time."""
     rows, dim = table.shape
     count = -(-rows // width)
-    out = np.zeros((count, dim, width), dtype=np.float32)
+    out = np.zeros((count, dim, width), dtype=dtype)
     step = max(1, _TRANSPOSE_ROWS // width)
     for first in range(0, count, step):
         block = table[first * width : (first + step) * width]
@@ -71,3 +74,13 @@ def panels_float32(table: np.ndarray, width: int = 64) -> np.ndarray:
         if len(block) > full * width:
             out[first + full, :, : len(block) - full * width] = block[full * width :].T
     return out
+
+
+def exactly_half(table: np.ndarray) -> bool:
+    """True when every value of ``table`` is a float16 value (as a float16 artifact's table,
+    widened to float32, is): a float16 copy of it then loses nothing."""
+    for _, block in row_blocks(table):
+        with np.errstate(over="ignore"):
+            if not np.array_equal(block.astype(np.float16).astype(np.float32), block):
+                return False
+    return True

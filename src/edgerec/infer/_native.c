@@ -318,7 +318,55 @@ done:
     return result;
 }
 
-static PyObject *py_matmul(PyObject *self, PyObject *args) {
+/* n halves (IEEE float16 bits) as floats, exactly. The portable version is the bit
+ * arithmetic of half_to_float; x86 CPUs with F16C (every AVX2 one) convert in one instruction
+ * per vector, chosen at run time as GCC's target_clones cannot pick intrinsics. */
+CLONES static void halves_portable(const uint16_t *in, float *out, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 2 * LANES <= n; i += 2 * LANES) {
+        vi words;
+        memcpy(&words, in + i, sizeof words);
+        store(out + i, widen_half(words, 0));
+        store(out + i + LANES, widen_half(words, 1));
+    }
+    for (; i < n; i++) out[i] = half_scalar(in[i]);
+}
+
+typedef void (*Widen)(const uint16_t *, float *, ptrdiff_t);
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static void halves_avx512(const uint16_t *in, float *out,
+                                                            ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(in + i))));
+    halves_portable(in + i, out + i, n - i);
+}
+
+__attribute__((target("avx,f16c"))) static void halves_f16c(const uint16_t *in, float *out,
+                                                           ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i))));
+    halves_portable(in + i, out + i, n - i);
+}
+
+static Widen widen_for_cpu(void) {
+    if (__builtin_cpu_supports("avx512f")) return halves_avx512;
+    if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx")) return halves_f16c;
+    return halves_portable;
+}
+#else
+static Widen widen_for_cpu(void) { return halves_portable; }
+#endif
+
+/* matmul and matmul_half: the item table as (ceil(N / PANEL), K, PANEL) panels of float32, or
+ * of float16 widened one panel at a time into a scratch block that stays in L1 while every
+ * row reads it. Half the bytes per item: a lone user's product reads the table from memory
+ * at about half the cost (the table, not the arithmetic, bounds small batches). */
+static PyObject *product(PyObject *args, int half) {
     PyObject *x_obj, *w_obj, *out_obj;
     int rows, K, N;
     if (!PyArg_ParseTuple(args, "OiiOiO", &x_obj, &rows, &K, &w_obj, &N, &out_obj)) return NULL;
@@ -328,26 +376,45 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
     }
     Buffer buffers[3] = {{.held = 0}};
     PyObject *result = NULL;
-    ptrdiff_t panels = (N + PANEL - 1) / PANEL;
+    float *scratch = NULL;
+    ptrdiff_t panels = (N + PANEL - 1) / PANEL, panel_size = (ptrdiff_t)K * PANEL;
+    /* get() counts float-sized units: two halves make one. */
     if (get(x_obj, &buffers[0], 0, (ptrdiff_t)rows * K, "x") < 0 ||
-        get(w_obj, &buffers[1], 0, panels * K * PANEL, "panels") < 0 ||
+        get(w_obj, &buffers[1], 0, panels * panel_size / (half ? 2 : 1), "panels") < 0 ||
         get(out_obj, &buffers[2], 1, (ptrdiff_t)rows * N, "out") < 0)
         goto done;
-    const float *x = buffers[0].view.buf, *w = buffers[1].view.buf;
+    if (half && !(scratch = malloc(sizeof(float) * panel_size))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const float *x = buffers[0].view.buf;
     float *out = buffers[2].view.buf;
+    Widen widen = half ? widen_for_cpu() : NULL;
     Py_BEGIN_ALLOW_THREADS;
     /* Panel p holds columns p*PANEL.. as a contiguous K x PANEL block: the rows of a block of
      * columns are one read, where a row-major (K, N) table spreads them N floats apart. */
     for (ptrdiff_t p = 0; p < panels; p++) {
         int j = (int)(p * PANEL), width = N - j < PANEL ? N - j : PANEL;
-        linear(x, K, rows, K, w + p * K * PANEL, PANEL, width, NULL, NULL, 0, out + j, N);
+        const float *w;
+        if (half) {
+            widen((const uint16_t *)buffers[1].view.buf + p * panel_size, scratch, panel_size);
+            w = scratch;
+        } else {
+            w = (const float *)buffers[1].view.buf + p * panel_size;
+        }
+        linear(x, K, rows, K, w, PANEL, width, NULL, NULL, 0, out + j, N);
     }
     Py_END_ALLOW_THREADS;
     result = Py_NewRef(Py_None);
 done:
+    free(scratch);
     release(buffers, 3);
     return result;
 }
+
+static PyObject *py_matmul(PyObject *self, PyObject *args) { return product(args, 0); }
+
+static PyObject *py_matmul_half(PyObject *self, PyObject *args) { return product(args, 1); }
 
 /* Row-wise softmax in place: max, then exp and its sum in one pass, then one scale. */
 CLONES static void softmax(float *scores, ptrdiff_t rows, ptrdiff_t n) {
@@ -474,6 +541,8 @@ static PyMethodDef methods[] = {
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(x, rows, K, panels, N, out): out (rows, N) = x (rows, K) @ w (K, N), w packed "
      "as (ceil(N / 64), K, 64) panels of 64 columns."},
+    {"matmul_half", py_matmul_half, METH_VARARGS,
+     "matmul_half(x, rows, K, panels, N, out): matmul with float16 panels, widened exactly."},
     {"top_k", py_top_k, METH_VARARGS,
      "top_k(scores, rows, n, k, banned, banned_offsets, categories, codes, columns, values, "
      "kept): each row's k best columns and scores, best first (ties to the lower column), "

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edgerec.infer._half import panels_float32, transposed_float32
+from edgerec.infer._half import exactly_half, packed_panels, transposed_float32
 from edgerec.infer._kernels import joined, native
 from edgerec.infer._sasrec import SASRecEncoder, constant_column
 
@@ -119,8 +119,13 @@ class SASRecScorer:
         copied = in_memory and table.dtype == np.float32
         # With the compiled kernels, the copy is packed in panels of 64 items instead: they
         # read each panel once for all users of a batch, where OpenBLAS packs the whole table
-        # on every product (~3x the cost of one read for a handful of users).
-        self._panels = panels_float32(table) if copied and native is not None else None
+        # on every product (~3x the cost of one read for a handful of users). Panels of
+        # float16 when that is exact (a float16 artifact): the same products from half the
+        # bytes, which is what a small batch's product waits for.
+        self._panels = None
+        if copied and native is not None:
+            dtype = np.float16 if exactly_half(table) else np.float32
+            self._panels = packed_panels(table, dtype=dtype)
         self._by_dim = transposed_float32(table) if copied and self._panels is None else table.T
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -128,7 +133,8 @@ class SASRecScorer:
         if self._panels is None or native is None:
             return users @ self._by_dim  # type: ignore[no-any-return]
         scores = np.empty((len(users), self.num_items), dtype=np.float32)
-        native.matmul(users, len(users), users.shape[1], self._panels, self.num_items, scores)
+        product = native.matmul_half if self._panels.dtype == np.float16 else native.matmul
+        product(users, len(users), users.shape[1], self._panels, self.num_items, scores)
         return scores
 
 

@@ -385,33 +385,6 @@ done:
     return result;
 }
 
-/* IEEE half-precision bits (the low 16 bits of each lane) as floats, exact for every input:
- * normal numbers rebiased, subnormals scaled, infinities and NaN kept. */
-INLINE vf half_to_float(vi h) {
-    vi sign = (h & 0x8000) << 16, magnitude = h & 0x7fff;
-    vi normal = (magnitude << 13) + ((127 - 15) << 23);
-    vi special = (magnitude << 13) | 0x7f800000; /* exponent 31 */
-    vf subnormal = __builtin_convertvector(magnitude, vf) * 0x1p-24f;
-    vf value = pick(magnitude < 0x400, subnormal, pick(magnitude >= 0x7c00, (vf)special, (vf)normal));
-    return (vf)((vi)value | sign);
-}
-
-/* The `part`-th LANES of 2 * LANES halves (`words`, their 64 bytes as int32) as floats: each
- * word copied to two lanes, the low half to the even lane, the high half to the odd one. */
-INLINE vf widen_half(vi words, int part) {
-    int w = 8 * part;
-    vi spread = __builtin_shuffle(words, (vi){w, w, w + 1, w + 1, w + 2, w + 2, w + 3, w + 3, w + 4,
-                                              w + 4, w + 5, w + 5, w + 6, w + 6, w + 7, w + 7});
-    const vi down = {0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16};
-    return half_to_float((spread >> down) & 0xffff);
-}
-
-INLINE float half_scalar(uint16_t h) {
-    vi bits = {0};
-    bits[0] = h;
-    return half_to_float(bits)[0];
-}
-
 INLINE float dot_half(const uint16_t *row, const float *vector, int d) {
     vf acc = splat(0.0f);
     int i = 0;
