@@ -22,6 +22,7 @@ from edgerec.serve import _metrics as metrics
 from edgerec.serve._batch import Coalescer
 from edgerec.serve._cache import Cache, NullCache, ProcessCache, RedisCache
 from edgerec.serve._engine import MODEL, Engine, Query, Ranked
+from edgerec.serve._history import HistoryCache
 from edgerec.serve._http import (
     HTTPError,
     Receive,
@@ -96,6 +97,9 @@ class App:
         initialise(db)
         self.writer = EventWriter(db)
         self.reader = HistoryReader(db)
+        self.histories = HistoryCache(
+            self.reader, settings.history_len, settings.history_cache_users
+        )
         self.watcher = ArtifactWatcher(settings.artifact)
         self._install(self._build(settings.artifact))
         self.watcher.mark_current()
@@ -292,7 +296,7 @@ class App:
         k, exclude, category, filters = self._user_query(scope.get("query_string", b""))
         user_id = identifier(p["user_id"], "user_id")
         try:
-            history, newest = self.reader.recent(user_id, self.settings.history_len)
+            history, newest = self.histories.recent(user_id)
         except sqlite3.OperationalError as exc:  # over its time budget, locked, I/O error
             logger.warning("history read failed for a recommendation: %s", exc)
             raise HTTPError(
@@ -360,6 +364,7 @@ class App:
         request = parse_json_object(await read_body(scope, receive, self.settings.max_body_bytes))
         events = parse_events(request, self.settings.max_events_per_batch)
         written = await asyncio.wrap_future(self.writer.append(events))
+        self.histories.wrote()
         metrics.EVENTS.inc(written)
         unknown = sorted({e.item_id for e in events if e.item_id not in engine.vocab})
         return 200, orjson.dumps({"ok": True, "accepted": written, "unknown_items": unknown})
@@ -379,6 +384,7 @@ class App:
     ) -> tuple[int, bytes]:
         self._authorise(scope)
         self.local.clear()
+        self.histories.clear()
         deleted = (
             await asyncio.to_thread(self.cache.flush) if isinstance(self.cache, RedisCache) else 0
         )

@@ -165,6 +165,22 @@ class HistoryReader:
             return [], 0
         return [row[0] for row in reversed(rows)], int(rows[0][1])
 
+    def data_version(self) -> int:
+        """Changes whenever another connection, in any process, commits to the store."""
+        return int(self._connection(_READ_BUDGET_S).execute("PRAGMA data_version").fetchone()[0])
+
+    def last_event_id(self) -> int:
+        row = self._connection(_READ_BUDGET_S).execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def events_after(self, event_id: int, limit: int) -> list[tuple[int, str, str]]:
+        """(id, user_id, item_id) of the first ``limit`` events after ``event_id``, in order."""
+        rows = self._connection(_READ_BUDGET_S).execute(
+            "SELECT id, user_id, item_id FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (event_id, limit),
+        )
+        return [(int(i), str(u), str(item)) for i, u, item in rows]
+
     def catalog(self) -> dict[str, tuple[str, str]]:
         rows = self._connection().execute("SELECT item_id, name, category FROM items")
         return {item: (name, category) for item, name, category in rows}
