@@ -29,9 +29,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _load import open_loop_latency, wrk_max_rps
-
 import edgerec
+from _load import open_loop_latency, wrk_max_rps
 from edgerec.artifact import load_artifact
 from edgerec.serve._store import Event, EventWriter, initialise
 

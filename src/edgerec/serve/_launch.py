@@ -128,7 +128,7 @@ def _preload() -> None:
     import orjson  # noqa: F401
     import prometheus_client  # noqa: F401
 
-    import edgerec.serve._engine  # noqa: F401 (numpy, the artifact loader, the kernels)
+    import edgerec.serve._engine
     import edgerec.serve._validate  # noqa: F401
 
     gc.freeze()
