@@ -83,6 +83,25 @@ def test_nan_scores_are_never_selected() -> None:
     assert best[0, :3].tolist() == [3.0, 2.0, 1.0]
 
 
+@pytest.mark.parametrize("k", [47, 48, 120, 300])
+def test_large_k_with_ties_nan_and_too_few_real_scores(k: int) -> None:
+    # Around and above the switch from the heap to radix selection: rounded scores tie, NaN
+    # and -inf are never kept, and a row may hold fewer than k real scores.
+    rng = np.random.default_rng(k)
+    scores = np.round(rng.standard_normal((3, 300)), 1).astype(np.float32)
+    scores[0, rng.choice(300, 40, replace=False)] = np.nan
+    scores[1, rng.choice(300, 250, replace=False)] = -np.inf
+    scores[2, ::2] = np.nan
+    none = [np.zeros(0, dtype=np.int64)] * 3
+    columns, best, kept = top_k_filtered(scores, k, none, np.zeros(300, np.int32), [-1] * 3)
+    for row in range(3):
+        real = [(-float(v), i) for i, v in enumerate(scores[row]) if np.isfinite(v)]
+        expected = [i for _, i in sorted(real)[:k]]
+        assert kept[row] == len(expected)
+        assert columns[row, : kept[row]].tolist() == expected
+        assert best[row, : kept[row]].tolist() == scores[row, expected].tolist()
+
+
 def test_top_k_refuses_bad_input() -> None:
     assert native is not None
     scores = np.zeros((1, 8), dtype=np.float32)
