@@ -506,6 +506,8 @@ done:
     return result;
 }
 
+#define PREFETCH_AHEAD 8
+
 INLINE float dot_half(const uint16_t *row, const float *vector, int d) {
     vf acc = splat(0.0f);
     int i = 0;
@@ -529,6 +531,15 @@ CLONES static int rescore(const uint16_t *table, ptrdiff_t items, int d, const f
                           int64_t *ids, float *scores, Entry *heap) {
     Best best = {heap, 0, k};
     for (ptrdiff_t c = 0; c < count; c++) {
+        /* The rows are scattered over the table: ask for a later one while this one is
+         * scored, so several reads are in flight instead of one. */
+        if (c + PREFETCH_AHEAD < count) {
+            int64_t ahead = candidates[c + PREFETCH_AHEAD];
+            if (ahead >= 0 && ahead < items) {
+                __builtin_prefetch(table + ahead * d);
+                __builtin_prefetch(table + ahead * d + d - 1);
+            }
+        }
         int64_t item = candidates[c];
         if (item < 0 || item >= items || (code != -1 && categories[item] != code)) continue;
         int seen = 0;
