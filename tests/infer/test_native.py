@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgerec.infer import SASRecEncoder, TransitionScorer, _scorers, softmax_rows
-from edgerec.infer._half import exactly_half, packed_panels
+from edgerec.infer._half import packed_panels
 from edgerec.infer._kernels import native
 
 pytestmark = pytest.mark.skipif(
@@ -99,18 +99,20 @@ def test_half_panels_widen_every_float16_exactly() -> None:
     np.testing.assert_array_equal(out[0], table[:, 0])
 
 
-def test_scorer_keeps_float16_panels_only_when_exact() -> None:
+def test_scorer_packs_the_float16_table_it_is_given() -> None:
     encoder = random_encoder(16, 2, 1, items=130)
-    assert not exactly_half(encoder.item_embeddings)
-    assert not exactly_half(np.full((2, 2), 1e6, dtype=np.float32))  # overflows float16
+    half_table = encoder.item_embeddings.astype(np.float16)
     histories = [np.array([3, 7]), np.array([5])]
     wide = _scorers.SASRecScorer(encoder)
     assert wide._panels is not None and wide._panels.dtype == np.float32
-    encoder.item_embeddings = encoder.item_embeddings.astype(np.float16).astype(np.float32)
-    half = _scorers.SASRecScorer(encoder)
+    encoder.item_embeddings = half_table.astype(np.float32)
+    half = _scorers.SASRecScorer(encoder, half_table)
     assert half._panels is not None and half._panels.dtype == np.float16
     expected = encoder.encode(histories) @ encoder.item_embeddings.T
     np.testing.assert_allclose(half.score(histories), expected, rtol=1e-5, atol=1e-5)
+    # A table of another shape is not the encoder's: the float32 copy is packed instead.
+    other = _scorers.SASRecScorer(encoder, half_table[:-1])
+    assert other._panels is not None and other._panels.dtype == np.float32
 
 
 def test_panels_layout() -> None:

@@ -90,7 +90,8 @@ def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
         scorer = _transitions(root, config["transitions"], num_items)
     else:
         large = _has_ann(manifest)
-        sequential = SASRecScorer(_encoder(root, config["sasrec"], precision, large))
+        half = _array(root, "item_emb_f16") if precision == "float16" else None
+        sequential = SASRecScorer(_encoder(root, config["sasrec"], precision, large), half)
         scorer = sequential
         if kind == "hybrid":
             transitions = _transitions(root, config["transitions"], num_items)

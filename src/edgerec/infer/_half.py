@@ -74,13 +74,3 @@ def packed_panels(
         if len(block) > full * width:
             out[first + full, :, : len(block) - full * width] = block[full * width :].T
     return out
-
-
-def exactly_half(table: np.ndarray) -> bool:
-    """True when every value of ``table`` is a float16 value (as a float16 artifact's table,
-    widened to float32, is): a float16 copy of it then loses nothing."""
-    for _, block in row_blocks(table):
-        with np.errstate(over="ignore"):
-            if not np.array_equal(block.astype(np.float16).astype(np.float32), block):
-                return False
-    return True

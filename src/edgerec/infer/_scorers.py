@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edgerec.infer._half import exactly_half, packed_panels, transposed_float32
+from edgerec.infer._half import packed_panels, transposed_float32
 from edgerec.infer._kernels import joined, native
 from edgerec.infer._sasrec import SASRecEncoder, constant_column
 
@@ -105,9 +105,14 @@ class TransitionScorer:
 
 
 class SASRecScorer:
-    """Dot products of the encoded user vector with every item embedding."""
+    """Dot products of the encoded user vector with every item embedding.
 
-    def __init__(self, encoder: SASRecEncoder) -> None:
+    ``half_table``: the float16 item table the encoder's float32 one was widened from (a
+    float16 artifact's), packed for the compiled product instead of the float32 copy: the same
+    products from half the bytes, which is what a small batch's product waits for.
+    """
+
+    def __init__(self, encoder: SASRecEncoder, half_table: np.ndarray | None = None) -> None:
         self.encoder = encoder
         self.item_embeddings = encoder.item_embeddings
         self.num_items = len(self.item_embeddings)
@@ -119,13 +124,13 @@ class SASRecScorer:
         copied = in_memory and table.dtype == np.float32
         # With the compiled kernels, the copy is packed in panels of 64 items instead: they
         # read each panel once for all users of a batch, where OpenBLAS packs the whole table
-        # on every product (~3x the cost of one read for a handful of users). Panels of
-        # float16 when that is exact (a float16 artifact): the same products from half the
-        # bytes, which is what a small batch's product waits for.
+        # on every product (~3x the cost of one read for a handful of users).
         self._panels = None
         if copied and native is not None:
-            dtype = np.float16 if exactly_half(table) else np.float32
-            self._panels = packed_panels(table, dtype=dtype)
+            if half_table is not None and half_table.shape == table.shape:
+                self._panels = packed_panels(half_table, dtype=np.float16)
+            else:
+                self._panels = packed_panels(table)
         self._by_dim = transposed_float32(table) if copied and self._panels is None else table.T
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
