@@ -99,6 +99,17 @@ def test_half_panels_widen_every_float16_exactly() -> None:
     np.testing.assert_array_equal(out[0], table[:, 0])
 
 
+@pytest.mark.parametrize("kind", [0, 1, 2])
+def test_each_float16_converter_is_exact(kind: int) -> None:
+    assert native is not None
+    # Every half pattern, an odd count so the vector converters' tails run too.
+    values = np.arange(1 << 16, dtype=np.uint16)[:-1]
+    out = np.full(len(values), 7.0, dtype=np.float32)
+    if not native.widen(values, len(values), out, kind):
+        pytest.skip("this CPU lacks the converter's instructions")
+    np.testing.assert_array_equal(out, values.view(np.float16).astype(np.float32))
+
+
 def test_scorer_packs_the_float16_table_it_is_given() -> None:
     encoder = random_encoder(16, 2, 1, items=130)
     half_table = encoder.item_embeddings.astype(np.float16)

@@ -353,14 +353,51 @@ __attribute__((target("avx,f16c"))) static void halves_f16c(const uint16_t *in, 
     halves_portable(in + i, out + i, n - i);
 }
 
-static Widen widen_for_cpu(void) {
-    if (__builtin_cpu_supports("avx512f")) return halves_avx512;
-    if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx")) return halves_f16c;
-    return halves_portable;
+/* The converter of a kind (0 portable, 1 F16C, 2 AVX-512) when this CPU runs it, else NULL. */
+static Widen widen_of_kind(int kind) {
+    if (kind == 2) return __builtin_cpu_supports("avx512f") ? halves_avx512 : NULL;
+    if (kind == 1)
+        return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx") ? halves_f16c
+                                                                               : NULL;
+    return kind == 0 ? halves_portable : NULL;
 }
 #else
-static Widen widen_for_cpu(void) { return halves_portable; }
+static Widen widen_of_kind(int kind) { return kind == 0 ? halves_portable : NULL; }
 #endif
+
+static Widen widen_for_cpu(void) {
+    for (int kind = 2; kind > 0; kind--)
+        if (widen_of_kind(kind)) return widen_of_kind(kind);
+    return halves_portable;
+}
+
+/* widen(halves, n, out, kind): each converter on its own, for the tests (False when this CPU
+ * lacks the kind's instructions). */
+static PyObject *py_widen(PyObject *self, PyObject *args) {
+    PyObject *in_obj, *out_obj;
+    Py_ssize_t n;
+    int kind;
+    if (!PyArg_ParseTuple(args, "OnOi", &in_obj, &n, &out_obj, &kind)) return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "widen: bad length");
+        return NULL;
+    }
+    Widen widen = widen_of_kind(kind);
+    if (!widen) Py_RETURN_FALSE;
+    Buffer b[2] = {{.held = 0}};
+    PyObject *result = NULL;
+    if (get(in_obj, &b[0], 0, 0, "halves") < 0 || get(out_obj, &b[1], 1, n, "out") < 0)
+        goto done;
+    if (b[0].view.len < n * 2) { /* halves: get() counts 4-byte units */
+        PyErr_SetString(PyExc_ValueError, "widen: fewer halves than n");
+        goto done;
+    }
+    widen(b[0].view.buf, b[1].view.buf, n);
+    result = Py_NewRef(Py_True);
+done:
+    release(b, 2);
+    return result;
+}
 
 /* matmul and matmul_half: the item table as (ceil(N / PANEL), K, PANEL) panels of float32, or
  * of float16 widened one panel at a time into a scratch block that stays in L1 while every
@@ -541,6 +578,9 @@ static PyMethodDef methods[] = {
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(x, rows, K, panels, N, out): out (rows, N) = x (rows, K) @ w (K, N), w packed "
      "as (ceil(N / 64), K, 64) panels of 64 columns."},
+    {"widen", py_widen, METH_VARARGS,
+     "widen(halves, n, out, kind): n float16 values as float32 through converter kind (0 "
+     "portable, 1 F16C, 2 AVX-512); False when this CPU lacks it."},
     {"matmul_half", py_matmul_half, METH_VARARGS,
      "matmul_half(x, rows, K, panels, N, out): matmul with float16 panels, widened exactly."},
     {"top_k", py_top_k, METH_VARARGS,
