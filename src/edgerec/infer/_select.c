@@ -4,7 +4,8 @@
  * Why C: numpy finds a row's top-k in several passes (group maxima, a partition, a filter,
  * a sort), each call a few microseconds, and every filter is more calls per row. Here one pass
  * per row keeps the k best in a heap, and a block of 64 scores that holds nothing better than
- * the heap's worst costs one vector comparison.
+ * the heap's worst costs one vector comparison; for a large k, radix selection (select_best)
+ * replaces the heap.
  *
  * Also the exact rescoring of a user's ANN candidates against the float16 item table.
  *
@@ -149,11 +150,11 @@ CLONES static void scan_row(const float *row, ptrdiff_t n, Best *best, float *ma
 
 /* Radix selection, for a large k: the heap's replacements cost a mispredicted branch per
  * level (choosing 200 of 6,000 ANN scores took ~190 us through it). Each score becomes an
- * unsigned key in the same order (NaN as -inf, -0 as +0). One count of the keys in 2,048 bins over
- * their range finds a floor that the k best reach and few others do; the keys above it are
- * sorted by key (radix sort, stable: equal keys keep the lower index first) and the first k
- * kept. Three passes over the row and a sort of about k keys, without data-dependent
- * branches in the passes. */
+ * unsigned key in the same order (NaN as -inf, -0 as +0). One count of the keys in 2,048
+ * bins over their range finds a floor that the k best reach and few others do; the keys above
+ * it are sorted by key (radix sort, stable: equal keys keep the lower index first) and the
+ * first k kept. Three passes over the row and a sort of about k keys, without
+ * data-dependent branches in the passes. */
 #define RADIX_MIN_K 48
 enum { KEY_BINS = 2048, KEY_BITS = 11 };
 
@@ -242,7 +243,8 @@ static ptrdiff_t select_best(const float *row, ptrdiff_t n, ptrdiff_t k, Entry *
  * holds n / LANES + 1 floats. Returns how many, or -1 when out of memory. */
 static ptrdiff_t best_of(const float *row, ptrdiff_t n, int k, Entry *heap, float *maxima,
                          Radix *radix) {
-    if (k >= RADIX_MIN_K) return radix_reserve(radix, n) ? -1 : select_best(row, n, k, heap, radix);
+    if (k >= RADIX_MIN_K)
+        return radix_reserve(radix, n) ? -1 : select_best(row, n, k, heap, radix);
     Best best = {heap, 0, k < n ? k : (int)n};
     if (best.k > 0) scan_row(row, n, &best, maxima);
     drain(&best);

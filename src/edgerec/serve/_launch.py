@@ -128,6 +128,7 @@ def _preload() -> None:
     import orjson  # noqa: F401
     import prometheus_client  # noqa: F401
 
+    # The engine brings numpy, the artifact loader and the compiled kernels.
     import edgerec.serve._engine
     import edgerec.serve._validate  # noqa: F401
 
