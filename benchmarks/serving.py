@@ -7,7 +7,8 @@ each server's maximum rate (wrk, closed loop; the best of 16, 32 and 64 connecti
 of its own: micro-batching turns concurrent requests into throughput, so the maximum of a
 batching server is found by offering it enough of them, and every server gets the same sweep),
 open-loop latency at 50% and 80% of edgerec's maximum, then process start -> first 200 OK.
-Needs wrk (apt-get install wrk) and the `train` extra plus fastapi/uvicorn for the reference.
+Needs wrk (apt-get install wrk), gcc (the open-loop client is C: `_openloop.c`) and the `train`
+extra plus fastapi/uvicorn for the reference.
 Prints a table; asserts nothing.
 """
 
