@@ -121,9 +121,10 @@ def test_scorer_packs_the_float16_table_it_is_given() -> None:
     assert half._panels is not None and half._panels.dtype == np.float16
     expected = encoder.encode(histories) @ encoder.item_embeddings.T
     np.testing.assert_allclose(half.score(histories), expected, rtol=1e-5, atol=1e-5)
-    # A table of another shape is not the encoder's: the float32 copy is packed instead.
-    other = _scorers.SASRecScorer(encoder, half_table[:-1])
-    assert other._panels is not None and other._panels.dtype == np.float32
+    # A table of another shape or type is not the encoder's: the float32 copy is packed.
+    for other_table in (half_table[:-1], half_table.astype(np.float32)):
+        other = _scorers.SASRecScorer(encoder, other_table)
+        assert other._panels is not None and other._panels.dtype == np.float32
 
 
 def test_panels_layout() -> None:

@@ -127,7 +127,11 @@ class SASRecScorer:
         # on every product (~3x the cost of one read for a handful of users).
         self._panels = None
         if copied and native is not None:
-            if half_table is not None and half_table.shape == table.shape:
+            if (
+                half_table is not None
+                and half_table.dtype == np.float16
+                and half_table.shape == table.shape
+            ):
                 self._panels = packed_panels(half_table, dtype=np.float16)
             else:
                 self._panels = packed_panels(table)
