@@ -58,8 +58,9 @@ def open_loop_latency(
     connections: int = 64,
     core: int | None = None,
 ) -> dict[str, float]:
-    """P50/P99/P999 in ms at a fixed offered rate, and the achieved rate; the client runs on
-    ``core`` when given (the load generator's core, never the server's).
+    """P50/P99/P999 in ms of the 200 answers at a fixed offered rate, the achieved rate, and
+    the failures (other statuses, closed connections, no answer within 5 s of the last send);
+    the client runs on ``core`` when given (the load generator's core, never the server's).
 
     The client is C (`_openloop.c`): the asyncio client this replaced had a P99 floor of
     5-8 ms against a hello-world server at 2,000-8,000 RPS (its own scheduling), where the C
