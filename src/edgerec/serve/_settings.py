@@ -62,7 +62,8 @@ class Settings:
     """Recent events per user read from the store for each recommendation."""
     history_cache_users: int = 20000
     """Shoppers whose recent history each worker keeps in memory, following the store's new
-    events (another worker's click shows within ~1 ms). 0: read SQLite on every request."""
+    events (another worker's click shows within ~1 ms); ~0.7 KB each at 50 events, 13 MB when
+    full. 0: read SQLite on every request."""
     default_k: int = 10
     """Items returned when the request does not say k."""
     max_k: int = 100
