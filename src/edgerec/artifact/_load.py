@@ -91,7 +91,7 @@ def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
     else:
         large = _has_ann(manifest)
         half = _array(root, "item_emb_f16") if precision == "float16" else None
-        sequential = SASRecScorer(_encoder(root, config["sasrec"], precision, large), half)
+        sequential = SASRecScorer(_encoder(root, config["sasrec"], half, large), half)
         scorer = sequential
         if kind == "hybrid":
             transitions = _transitions(root, config["transitions"], num_items)
@@ -124,26 +124,23 @@ def _transitions(root: Path, config: dict[str, Any], num_items: int) -> Transiti
 
 
 def _encoder(
-    root: Path, config: dict[str, Any], precision: str, keep_mapped: bool
+    root: Path, config: dict[str, Any], half: np.ndarray | None, keep_mapped: bool
 ) -> SASRecEncoder:
-    """The encoder and its item table.
+    """The encoder and its item table: the memory-mapped float16 table ``half``, or the int8
+    copy when ``half`` is None (int8 precision).
 
     Small catalogs get a float32 table (fast exact scoring). With an ANN index the float16 file
     stays memory-mapped, shared by every worker: requests only gather candidate rows.
     """
-    if keep_mapped and precision == "float16":
-        return SASRecEncoder(
-            _weights(root),
-            _array(root, "item_emb_f16"),
-            int(config["num_layers"]),
-            int(config["num_heads"]),
-        )
-    if precision == "int8":
+    layers, heads = int(config["num_layers"]), int(config["num_heads"])
+    if keep_mapped and half is not None:
+        return SASRecEncoder(_weights(root), half, layers, heads)
+    if half is None:
         quantized = np.asarray(_array(root, "item_emb_i8"), dtype=np.float32)
         table = quantized * np.asarray(_array(root, "item_emb_scales"))[:, None]
     else:
-        table = np.asarray(_array(root, "item_emb_f16"), dtype=np.float32)
-    return SASRecEncoder(_weights(root), table, int(config["num_layers"]), int(config["num_heads"]))
+        table = np.asarray(half, dtype=np.float32)
+    return SASRecEncoder(_weights(root), table, layers, heads)
 
 
 def _weights(root: Path) -> dict[str, np.ndarray]:

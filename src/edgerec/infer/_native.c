@@ -259,6 +259,14 @@ void release(Buffer *buffers, int n) {
         if (buffers[i].held) PyBuffer_Release(&buffers[i].view);
 }
 
+int raise_for(int status, const char *message) {
+    if (status == -2)
+        PyErr_NoMemory();
+    else if (status != 0)
+        PyErr_SetString(PyExc_IndexError, message);
+    return status;
+}
+
 static PyObject *py_encode(PyObject *self, PyObject *args) {
     PyObject *x_obj, *pads_obj, *weights_obj, *out_obj;
     int batch, width, d, heads, ff, layers;
@@ -556,10 +564,7 @@ static PyObject *py_add_transitions(PyObject *self, PyObject *args) {
                              b[4].view.len / (Py_ssize_t)sizeof(int64_t), b[5].view.buf, decay,
                              weight);
     Py_END_ALLOW_THREADS;
-    if (failed) {
-        PyErr_SetString(PyExc_IndexError, "add_transitions: an index is out of range");
-        goto done;
-    }
+    if (raise_for(failed, "add_transitions: an index is out of range")) goto done;
     result = Py_NewRef(Py_None);
 done:
     release(b, 6);

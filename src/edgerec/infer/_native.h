@@ -90,6 +90,11 @@ typedef struct {
 int get(PyObject *obj, Buffer *b, int writable, Py_ssize_t floats, const char *name);
 void release(Buffer *buffers, int n);
 
+/* A kernel's status as the Python error it stands for: 0 none, -2 out of memory (MemoryError),
+ * any other an IndexError saying `message`. Returns status, so callers write
+ * `if (raise_for(status, "...")) goto done;`. */
+int raise_for(int status, const char *message);
+
 /* Kernels of _select.c, registered by _native.c's module. */
 PyObject *py_top_k(PyObject *self, PyObject *args);
 PyObject *py_ivf_scan(PyObject *self, PyObject *args);

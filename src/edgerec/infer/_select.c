@@ -328,14 +328,7 @@ PyObject *py_top_k(PyObject *self, PyObject *args) {
                    b[1].view.len / (Py_ssize_t)sizeof(int64_t), b[2].view.buf, b[3].view.buf,
                    b[4].view.buf, b[5].view.buf, b[6].view.buf, b[7].view.buf, heap, maxima);
     Py_END_ALLOW_THREADS;
-    if (failed == -2) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (failed) {
-        PyErr_SetString(PyExc_IndexError, "top_k: a banned index is out of range");
-        goto done;
-    }
+    if (raise_for(failed, "top_k: a banned index is out of range")) goto done;
     result = Py_NewRef(Py_None);
 done:
     free(heap);
@@ -491,14 +484,7 @@ PyObject *py_ivf_scan(PyObject *self, PyObject *args) {
                       batch, d, b[4].view.buf, probes, count, b[5].view.buf, heap, list_maxima,
                       chosen);
     Py_END_ALLOW_THREADS;
-    if (failed == -2) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (failed) {
-        PyErr_SetString(PyExc_IndexError, "ivf_scan: a list offset is out of range");
-        goto done;
-    }
+    if (raise_for(failed, "ivf_scan: a list offset is out of range")) goto done;
     result = Py_NewRef(Py_None);
 done:
     free(heap);
