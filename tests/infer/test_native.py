@@ -82,10 +82,14 @@ def test_panel_product_matches_numpy(rows: int, items: int) -> None:
     np.testing.assert_allclose(out, users @ table.T, rtol=1e-5, atol=1e-5)
     # float16 panels of a float16-exact table: the same products, bit for bit.
     exact = table.astype(np.float16).astype(np.float32)
-    wide, half = np.empty_like(out), np.full_like(out, np.nan)
+    wide = np.empty_like(out)
     native.matmul(users, rows, 24, packed_panels(exact), items, wide)
-    native.matmul_half(users, rows, 24, packed_panels(exact, dtype=np.float16), items, half)
-    np.testing.assert_array_equal(half, wide)
+    # Both ways of widening: in registers (AVX-512) and a panel at a time (everywhere).
+    for direct in (True, False):
+        half = np.full_like(out, np.nan)
+        panels = packed_panels(exact, dtype=np.float16)
+        native.matmul_half(users, rows, 24, panels, items, half, direct)
+        np.testing.assert_array_equal(half, wide)
 
 
 def test_half_panels_widen_every_float16_exactly() -> None:

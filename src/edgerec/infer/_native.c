@@ -465,8 +465,9 @@ done:
  * at about half the cost (the table, not the arithmetic, bounds small batches). */
 static PyObject *product(PyObject *args, int half) {
     PyObject *x_obj, *w_obj, *out_obj;
-    int rows, K, N;
-    if (!PyArg_ParseTuple(args, "OiiOiO", &x_obj, &rows, &K, &w_obj, &N, &out_obj)) return NULL;
+    int rows, K, N, direct = 1;
+    if (!PyArg_ParseTuple(args, "OiiOiO|p", &x_obj, &rows, &K, &w_obj, &N, &out_obj, &direct))
+        return NULL;
     if (rows < 0 || K < 1 || N < 0) {
         PyErr_SetString(PyExc_ValueError, "matmul: bad dimensions");
         return NULL;
@@ -489,7 +490,7 @@ static PyObject *product(PyObject *args, int half) {
     float *out = buffers[2].view.buf;
     Widen widen = half ? widen_for_cpu() : NULL;
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-    if (half && __builtin_cpu_supports("avx512f")) {
+    if (half && direct && __builtin_cpu_supports("avx512f")) {
         Py_BEGIN_ALLOW_THREADS;
         product_half_avx512(x, rows, K, buffers[1].view.buf, N, out);
         Py_END_ALLOW_THREADS;
@@ -658,7 +659,9 @@ static PyMethodDef methods[] = {
      "widen(halves, n, out, kind): n float16 values as float32 through converter kind (0 "
      "portable, 1 F16C, 2 AVX-512); False when this CPU lacks it."},
     {"matmul_half", py_matmul_half, METH_VARARGS,
-     "matmul_half(x, rows, K, panels, N, out): matmul with float16 panels, widened exactly."},
+     "matmul_half(x, rows, K, panels, N, out, direct=True): matmul with float16 panels, widened "
+     "exactly (direct=False: a panel at a time into float32 even where AVX-512 converts in "
+     "registers, for the tests)."},
     {"top_k", py_top_k, METH_VARARGS,
      "top_k(scores, rows, n, k, banned, banned_offsets, categories, codes, columns, values, "
      "kept): each row's k best columns and scores, best first (ties to the lower column), "
