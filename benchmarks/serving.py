@@ -7,6 +7,8 @@ each server's maximum rate (wrk, closed loop; the best of 16, 32 and 64 connecti
 of its own: micro-batching turns concurrent requests into throughput, so the maximum of a
 batching server is found by offering it enough of them, and every server gets the same sweep),
 open-loop latency at 50% and 80% of edgerec's maximum, then process start -> first 200 OK.
+Hello world runs under SCHED_BATCH, as `edgerec serve` does by default (`batch_scheduling`), and
+once more under the default policy for the record.
 Needs wrk (apt-get install wrk), gcc (the open-loop client is C: `_openloop.c`) and the `train`
 extra plus fastapi/uvicorn for the reference.
 Prints a table; asserts nothing.
@@ -93,9 +95,18 @@ def user_path(index: int) -> str:
     return f"/v1/users/u{(index * 7919) % USERS}/recommendations?k=10"
 
 
+def batch_policy() -> None:
+    """SCHED_BATCH for a spawned server, the policy `edgerec serve` sets for itself (the
+    `batch_scheduling` setting): hello world is measured under the same one."""
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+
 @contextmanager
-def server(command: list[str], env: dict[str, str], port: int, ready: str) -> Iterator[float]:
-    """Start ``command`` on the server core; yield seconds from spawn to the first 200 OK."""
+def server(
+    command: list[str], env: dict[str, str], port: int, ready: str, batch: bool = False
+) -> Iterator[float]:
+    """Start ``command`` on the server core (under SCHED_BATCH if ``batch``); yield seconds
+    from spawn to the first 200 OK."""
     started = time.perf_counter()
     process = subprocess.Popen(
         ["taskset", "-c", str(SERVER_CORE), *command],
@@ -103,6 +114,7 @@ def server(command: list[str], env: dict[str, str], port: int, ready: str) -> It
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=batch_policy if batch else None,
     )
     try:
         while True:
@@ -173,23 +185,9 @@ def main() -> None:
     rows = []
     python = sys.executable
 
-    with server(
-        [
-            python,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--port",
-            "8101",
-            "--log-level",
-            "warning",
-            "benchmarks._hello:app",
-        ],
-        {},
-        8101,
-        "/",
-    ) as _:
+    hello_command = [python, "-m", "granian", "--interface", "asgi", "--port", "8101"]
+    hello_command += ["--log-level", "warning", "benchmarks._hello:app"]
+    with server(hello_command, {}, 8101, "/", batch=True):
         rows.append(
             measure(
                 "hello world (granian, raw ASGI)",
@@ -240,6 +238,11 @@ def main() -> None:
             add_latencies(ref, 8103, rates, args.seconds)
             ref["startup"] = startup
             rows.append(ref)
+    # For the record: the same hello world under the default policy (no ratio is taken to it).
+    with server(hello_command, {}, 8101, "/"):
+        url = f"http://{HOST}:8101/"
+        name = "hello world, default scheduling"
+        rows.append(measure(name, url, None, args.seconds, args.connections))
     report(rows, load_artifact(args.artifact).manifest["num_items"])
     shutil.rmtree(work, ignore_errors=True)
 

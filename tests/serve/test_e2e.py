@@ -207,3 +207,19 @@ def test_a_scrape_sums_every_worker(server: str) -> None:
     }
     assert len(pids) == 2, "both workers should report their memory"
     assert samples[("edgerec_cpu_seconds_total", frozenset())] > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_every_thread_of_every_worker_runs_under_batch_scheduling(server: str) -> None:
+    time.sleep(1.2)  # the workers' once-a-second resource sample names their pids
+    pids = {
+        int(dict(labels)["pid"])
+        for name, labels in scrape(server)
+        if name == "edgerec_worker_resident_memory_bytes"
+    }
+    assert len(pids) == 2
+    for pid in pids:
+        threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        # Granian's I/O thread and the Python thread at least, all started after the policy.
+        assert len(threads) >= 2
+        assert {os.sched_getscheduler(tid) for tid in threads} == {os.SCHED_BATCH}

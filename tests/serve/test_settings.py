@@ -62,3 +62,16 @@ def test_bad_settings_fail_clearly(
     config.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_settings(None, config, env)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("false", False), ("0", False), ("Yes", True)])
+def test_boolean_settings_from_the_environment(text: str, expected: bool) -> None:
+    settings = load_settings(environ={"EDGEREC_BATCH_SCHEDULING": text})
+    assert settings.batch_scheduling is expected
+    # The workers get the settings back through the environment.
+    assert load_settings(environ=settings.to_env()).batch_scheduling is expected
+
+
+def test_a_boolean_setting_refuses_other_words() -> None:
+    with pytest.raises(ConfigError, match="batch_scheduling: 'maybe' is not a valid bool"):
+        load_settings(environ={"EDGEREC_BATCH_SCHEDULING": "maybe"})
