@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import gc
 import json
 import logging
 import shutil
@@ -226,3 +228,53 @@ async def test_metrics_carry_the_pod_identity(settings: Settings) -> None:
         sample.labels.get("pod") == "edgerec-7d9f" and sample.labels.get("node") == "edge-lyon-1"
         for sample in samples
     )
+
+
+async def call(app: App, method: str, path: str, body: bytes = b"") -> int:
+    """One request straight through the ASGI entry (no client library's objects around it)."""
+    route, _, query = path.partition("?")
+    scope = {"type": "http", "method": method, "path": route, "query_string": query.encode()}
+    scope["headers"] = [(b"content-length", str(len(body)).encode())]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    status = sent[0]["status"]
+    assert isinstance(status, int)
+    return status
+
+
+async def test_requests_leave_no_reference_cycles(app: App) -> None:
+    # The worker collects its young objects rarely (_app._YOUNG_OBJECTS): that is only sound
+    # while requests, good and bad, free everything they made by reference counting.
+    events = json.dumps({"events": [{"user_id": "dora", "item_id": "sku-4"}]}).encode()
+    session = json.dumps({"items": ["sku-2", "sku-5"], "candidates": ["sku-7", "x"]}).encode()
+    requests = [
+        ("POST", "/v1/events", events, 200),
+        ("GET", "/v1/users/dora/recommendations?k=5", b"", 200),
+        ("GET", "/v1/users/nobody/recommendations?category=odd", b"", 200),
+        ("POST", "/v1/recommendations", session, 200),
+        ("GET", "/v1/items/sku-3/similar?k=4", b"", 200),
+        ("GET", "/v1/items/unknown/similar", b"", 404),
+        ("GET", "/v1/users/u/recommendations?k=0", b"", 422),
+        ("POST", "/v1/events", b"{not json", 400),
+        ("GET", "/nope", b"", 404),
+    ]
+    for method, path, body, status in requests:  # warm: first-use caches fill once
+        assert await call(app, method, path, body) == status
+    gc.collect()
+    gc.disable()
+    try:
+        for method, path, body, status in requests:
+            assert await call(app, method, path, body) == status
+        # Concurrent ones share one batch (the coalescer's futures).
+        paths = [f"/v1/users/user{i}/recommendations" for i in range(8)]
+        assert await asyncio.gather(*(call(app, "GET", path) for path in paths)) == [200] * 8
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
