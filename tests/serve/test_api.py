@@ -36,7 +36,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert isinstance(body["error"], str) and body["error"]
 
 
-async def test_event_changes_the_next_recommendation(client: httpx.AsyncClient) -> None:
+async def test_event_changes_the_next_recommendation(app: App, client: httpx.AsyncClient) -> None:
     before = (await client.get("/v1/users/alice/recommendations?k=5")).json()
     assert before["source"] == "popular" and len(before["items"]) == 5
     posted = await client.post(
@@ -55,6 +55,10 @@ async def test_event_changes_the_next_recommendation(client: httpx.AsyncClient) 
     assert ids != [item["item_id"] for item in before["items"]]
     assert "sku-3" not in ids and "sku-9" not in ids
     assert {"name", "category", "score", "source"} <= set(after["items"][0])
+    # The engine keeps alice's history, resolved, under her newest event.
+    assert app.engine is not None
+    newest, known = app.engine._shoppers["alice"]
+    assert newest == app.reader.recent("alice", 10)[1] and len(known) == 2
 
 
 async def test_filters_exclude_and_category(client: httpx.AsyncClient) -> None:

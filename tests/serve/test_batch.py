@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from edgerec.artifact import load_artifact
@@ -53,6 +54,37 @@ def test_a_batch_answers_exactly_like_single_queries(
             )
     assert together[1][0].source == "popular" and together[0][0].source == "model"
     assert {r.item_id for r in together[3]}.isdisjoint({"sku-7", "sku-8", "sku-9"})
+
+
+def test_kept_shopper_histories_answer_like_looked_up_ones(
+    artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = Engine(load_artifact(artifact), {}, shoppers=2)
+    queries = [
+        Query(["sku-1", "not-in-the-model", "sku-2"], 5),
+        Query(["sku-3"], 4, exclude=["sku-4"]),
+        Query(["sku-5", "sku-6"], 3, candidates=["sku-9", "sku-5", "sku-8"]),
+    ]
+    looked_up = engine.recommend_many(queries)
+    named = [query._replace(shopper=(f"s{row}", 7)) for row, query in enumerate(queries)]
+    assert engine.recommend_many(named) == looked_up
+    # At most two kept (the oldest left), each the indices of the known items.
+    assert set(engine._shoppers) == {"s1", "s2"}
+    assert list(engine._shoppers["s2"][1]) == [engine.vocab.index(i) for i in ("sku-5", "sku-6")]
+    asked: list[list[str]] = []
+    lookup_many = engine.vocab.lookup_many
+
+    def spy(groups: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        asked.extend(list(group) for group in groups)
+        return lookup_many(groups)
+
+    monkeypatch.setattr(engine.vocab, "lookup_many", spy)
+    assert engine.recommend_many(named[1:]) == looked_up[1:]
+    assert asked == [["sku-4"], []]  # the exclusions only: both histories were kept
+    # A newer event: the history is looked up again, not taken from what was kept.
+    moved = named[1]._replace(history=["sku-3", "sku-7"], shopper=("s1", 8))
+    assert engine.recommend_many([moved]) == engine.recommend_many([moved._replace(shopper=None)])
+    assert engine._shoppers["s1"][0] == 8 and len(engine._shoppers["s1"][1]) == 2
 
 
 @pytest.mark.parametrize("head", [0, 3, 1024])  # 0: every new shopper takes the full pass

@@ -114,7 +114,7 @@ class App:
     def _build(self, directory: Path) -> Engine:
         """Verify, load and index an artifact: all the slow work, done off the event loop."""
         model = load_artifact(directory, expected_digest=self.settings.artifact_digest)
-        return Engine(model, self.reader.catalog())
+        return Engine(model, self.reader.catalog(), self.settings.history_cache_users)
 
     def _install(self, engine: Engine) -> None:
         """Swap the served engine: a reference assignment, so no request sees a half state."""
@@ -310,7 +310,8 @@ class App:
         cached = self._cached(key)
         if cached is not None:
             return 200, cached
-        ranked = await self._recommend(engine, Query(history, k, exclude, category))
+        query = Query(history, k, exclude, category, shopper=(user_id, newest))
+        ranked = await self._recommend(engine, query)
         body = self._answer(ranked, {"user_id": user_id})
         self.local.set(key, body)
         self.cache.set(key, body)

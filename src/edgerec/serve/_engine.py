@@ -42,6 +42,10 @@ _POPULAR_HEAD = 1024
 _UNKNOWN_CATEGORY = -2
 
 
+_NOTHING = np.zeros(0, dtype=np.int32)
+_NOTHING.setflags(write=False)
+
+
 class Ranked(NamedTuple):
     # A tuple, not a frozen dataclass: ten are built per answer, at a third of the cost.
     item_id: str
@@ -59,13 +63,22 @@ class Query(NamedTuple):
     exclude: Sequence[str] = ()
     category: str | None = None
     candidates: Sequence[str] | None = None
+    # (shopper id, id of their newest event): the engine keeps the history's dense indices
+    # for the shopper until that event changes, instead of looking up every item each time.
+    shopper: tuple[str, int] | None = None
 
 
 class Engine:
     """Answers recommendation queries from one loaded artifact and the shop's catalog."""
 
-    def __init__(self, model: LoadedModel, catalog: Mapping[str, tuple[str, str]]) -> None:
+    def __init__(
+        self, model: LoadedModel, catalog: Mapping[str, tuple[str, str]], shoppers: int = 0
+    ) -> None:
+        """``shoppers``: how many shoppers' resolved histories to keep (see `Query.shopper`)."""
         self.model = model
+        self._remembered = shoppers
+        # shopper -> (newest event id, their history's dense indices); oldest first.
+        self._shoppers: dict[str, tuple[int, np.ndarray]] = {}
         self.vocab = model.vocab
         self.num_items = len(model.vocab)
         self.version = artifact_digest(model.manifest)[:16]
@@ -131,7 +144,7 @@ class Engine:
         (re-ranking); candidates the model does not know keep their order after the known ones.
         Unknown or empty histories fall back to popularity (source "popular").
         """
-        known = self.vocab.lookup_many([query.history for query in queries])
+        known = self._known(queries)
         banned = self.vocab.lookup_many([query.exclude for query in queries])
         answers: list[list[Ranked] | None] = [None] * len(queries)
         personal = [row for row, history in enumerate(known) if len(history)]
@@ -167,6 +180,48 @@ class Engine:
                 matrix = np.broadcast_to(counts, (len(rows), len(counts))).copy()
                 self._finish_many(matrix, rows, queries, known, banned, POPULAR, answers)
         return [answer or [] for answer in answers]
+
+    def _known(self, queries: Sequence[Query]) -> list[np.ndarray]:
+        """Each query's history as dense indices (its known items, in order): a shopper's kept
+        ones while their newest event is the same, the others looked up in one call.
+
+        Kept, because a lookup reads the vocabulary at random: a dict of every id, or at 1M
+        items a binary search through ~20 MB of sorted ids (~14 us of a 1M request's ~230 in
+        perf, as memcmp, with the ids out of cache)."""
+        known: list[np.ndarray] = []
+        missing: list[int] = []
+        for row, query in enumerate(queries):
+            kept = self._kept(query.shopper)
+            if kept is None:
+                missing.append(row)
+            known.append(_NOTHING if kept is None else kept)
+        if missing:
+            found = self.vocab.lookup_many([queries[row].history for row in missing])
+            for row, indices in zip(missing, found, strict=True):
+                known[row] = indices
+                shopper = queries[row].shopper
+                if shopper is not None and self._remembered:
+                    self._keep(shopper, indices)
+        return known
+
+    def _kept(self, shopper: tuple[str, int] | None) -> np.ndarray | None:
+        """The shopper's kept history, if kept for the same newest event."""
+        if shopper is None:
+            return None
+        entry = self._shoppers.get(shopper[0])
+        if entry is None or entry[0] != shopper[1]:
+            return None
+        return entry[1]
+
+    def _keep(self, shopper: tuple[str, int], indices: np.ndarray) -> None:
+        """Remember a shopper's resolved history; the oldest kept shopper leaves when full."""
+        shoppers = self._shoppers
+        if shopper[0] not in shoppers and len(shoppers) >= self._remembered:
+            del shoppers[next(iter(shoppers))]
+        # A copy: the lookup's result is a slice of the whole batch's array.
+        kept = indices.copy()
+        kept.setflags(write=False)
+        shoppers[shopper[0]] = (shopper[1], kept)
 
     def _finish_many(
         self,
