@@ -170,7 +170,7 @@ async def test_health_readiness_version_metrics_openapi(client: httpx.AsyncClien
 
 
 async def test_admin_needs_the_token_and_never_logs_it(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    app: App, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     assert_error(
@@ -178,8 +178,12 @@ async def test_admin_needs_the_token_and_never_logs_it(
         401,
         "unauthorized",
     )
+    await client.post("/v1/events", json={"events": [{"user_id": "fay", "item_id": "sku-2"}]})
+    await client.get("/v1/users/fay/recommendations")
+    assert app.engine is not None and "fay" in app.engine._shoppers
     ok = await client.post("/v1/admin/cache/flush", headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.json()["ok"] is True
+    assert not app.engine._shoppers  # kept histories go with the cached ones
     reloaded = await client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert reloaded.status_code == 200
     assert TOKEN not in caplog.text

@@ -388,6 +388,8 @@ class App:
         self._authorise(scope)
         self.local.clear()
         self.histories.clear()
+        if self.engine is not None:
+            self.engine.forget_shoppers()
         deleted = (
             await asyncio.to_thread(self.cache.flush) if isinstance(self.cache, RedisCache) else 0
         )

@@ -204,6 +204,11 @@ class Engine:
                     self._keep(shopper, indices)
         return known
 
+    def forget_shoppers(self) -> None:
+        """Drop every kept history (events deleted by hand may leave a newest event id as it
+        was with other items before it)."""
+        self._shoppers.clear()
+
     def _kept(self, shopper: tuple[str, int] | None) -> np.ndarray | None:
         """The shopper's kept history, if kept for the same newest event."""
         if shopper is None:
