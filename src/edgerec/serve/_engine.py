@@ -42,6 +42,7 @@ _POPULAR_HEAD = 1024
 _UNKNOWN_CATEGORY = -2
 
 
+# Stands for a history not resolved yet, until `Engine._known` fills its place.
 _NOTHING = np.zeros(0, dtype=np.int32)
 _NOTHING.setflags(write=False)
 

@@ -83,7 +83,7 @@ class Settings:
     """Run the server under Linux's SCHED_BATCH policy (Linux only; elsewhere, or if refused,
     the default policy with a warning). Each worker's HTTP thread then no longer preempts its
     Python thread at every wakeup: on one core, ~15% more recommendations per second and ~25%
-    more hello-world requests (benchmarks/serving.py reports both ways)."""
+    more hello-world requests (alternating runs, README "Speed and size")."""
     shed_lag_ms: float = 25.0
     """Event-loop lag above which a worker sheds new /v1 requests with 503 + Retry-After."""
     reload_interval_s: float = 2.0
@@ -179,8 +179,10 @@ def load_settings(
 
 
 # Spellings of a boolean in the environment and on flags (TOML's true/false arrive as True/False).
-_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
-_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+_BOOLEANS = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
 
 
 def _coerce(item: dataclasses.Field[Any], value: Any) -> Any:
