@@ -103,7 +103,7 @@ def test_half_panels_widen_every_float16_exactly() -> None:
     np.testing.assert_array_equal(out[0], table[:, 0])
 
 
-@pytest.mark.parametrize("kind", [0, 1, 2])
+@pytest.mark.parametrize("kind", [0, 1])
 def test_each_float16_converter_is_exact(kind: int) -> None:
     assert native is not None
     # Every half pattern, an odd count so the vector converters' tails run too.

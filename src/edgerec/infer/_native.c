@@ -345,14 +345,6 @@ typedef void (*Widen)(const uint16_t *, float *, ptrdiff_t);
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
 
-__attribute__((target("avx512f"))) static void halves_avx512(const uint16_t *in, float *out,
-                                                            ptrdiff_t n) {
-    ptrdiff_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(in + i))));
-    halves_portable(in + i, out + i, n - i);
-}
-
 __attribute__((target("avx,f16c"))) static void halves_f16c(const uint16_t *in, float *out,
                                                            ptrdiff_t n) {
     ptrdiff_t i = 0;
@@ -413,9 +405,9 @@ __attribute__((target("avx512f"))) static void product_half_avx512(const float *
     }
 }
 
-/* The converter of a kind (0 portable, 1 F16C, 2 AVX-512) when this CPU runs it, else NULL. */
+/* The converter of a kind (0 portable, 1 F16C) when this CPU runs it, else NULL. AVX-512 CPUs
+ * convert inside the product instead (product_half_avx512). */
 static Widen widen_of_kind(int kind) {
-    if (kind == 2) return __builtin_cpu_supports("avx512f") ? halves_avx512 : NULL;
     if (kind == 1)
         return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx") ? halves_f16c
                                                                                : NULL;
@@ -426,9 +418,8 @@ static Widen widen_of_kind(int kind) { return kind == 0 ? halves_portable : NULL
 #endif
 
 static Widen widen_for_cpu(void) {
-    for (int kind = 2; kind > 0; kind--)
-        if (widen_of_kind(kind)) return widen_of_kind(kind);
-    return halves_portable;
+    Widen f16c = widen_of_kind(1);
+    return f16c ? f16c : halves_portable;
 }
 
 /* widen(halves, n, out, kind): each converter on its own, for the tests (False when this CPU
@@ -460,9 +451,10 @@ done:
 }
 
 /* matmul and matmul_half: the item table as (ceil(N / PANEL), K, PANEL) panels of float32, or
- * of float16 widened one panel at a time into a scratch block that stays in L1 while every
- * row reads it. Half the bytes per item: a lone user's product reads the table from memory
- * at about half the cost (the table, not the arithmetic, bounds small batches). */
+ * of float16: converted in registers with AVX-512 (product_half_avx512), elsewhere widened one
+ * panel at a time into a scratch block that stays in L1 while every row reads it. Half the
+ * bytes per item: a lone user's product reads the table at about half the cost (the table,
+ * not the arithmetic, bounds small batches). */
 static PyObject *product(PyObject *args, int half) {
     PyObject *x_obj, *w_obj, *out_obj;
     int rows, K, N, direct = 1;
@@ -657,7 +649,7 @@ static PyMethodDef methods[] = {
      "as (ceil(N / 64), K, 64) panels of 64 columns."},
     {"widen", py_widen, METH_VARARGS,
      "widen(halves, n, out, kind): n float16 values as float32 through converter kind (0 "
-     "portable, 1 F16C, 2 AVX-512); False when this CPU lacks it."},
+     "portable, 1 F16C); False when this CPU lacks it (or for any other kind)."},
     {"matmul_half", py_matmul_half, METH_VARARGS,
      "matmul_half(x, rows, K, panels, N, out, direct=True): matmul with float16 panels, widened "
      "exactly (direct=False: a panel at a time into float32 even where AVX-512 converts in "

@@ -258,18 +258,19 @@ static int top_k(float *scores, ptrdiff_t rows, ptrdiff_t n, int k, const int64_
                  Entry *heap, float *maxima) {
     Radix radix = {0};
     int status = 0;
-    for (ptrdiff_t r = 0; r < rows && status == 0; r++) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
         float *row = scores + r * n;
         int64_t first = banned_offsets[r], last = banned_offsets[r + 1];
         if (first < 0 || first > last || last > banned_count) {
             status = -1;
             break;
         }
-        for (int64_t at = first; at < last && status == 0; at++) {
-            if (banned[at] < 0 || banned[at] >= n)
+        for (int64_t at = first; at < last; at++) {
+            if (banned[at] < 0 || banned[at] >= n) {
                 status = -1;
-            else
-                row[banned[at]] = -INFINITY;
+                break;
+            }
+            row[banned[at]] = -INFINITY;
         }
         if (status != 0) break;
         if (codes[r] != -1) keep_category(row, n, categories, codes[r]);
