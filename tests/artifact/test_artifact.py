@@ -5,8 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from blake3 import blake3
 
 from edgerec.artifact import load_artifact, quantize_int8, read_manifest
+from edgerec.artifact._manifest import file_digest
 from edgerec.data import SequenceData
 from edgerec.errors import ArtifactError
 from edgerec.train import SASRecConfig, train_model
@@ -84,6 +86,15 @@ def test_tampered_files_are_refused(hybrid_dir: Path, damage: str) -> None:
         target.unlink()
     with pytest.raises(ArtifactError, match=r"item_emb_f16\.npy"):
         load_artifact(hybrid_dir)
+
+
+@pytest.mark.parametrize("size", [0, 1 << 20, (5 << 20) // 2])
+def test_file_digest_is_the_blake3_of_the_whole_file(tmp_path: Path, size: int) -> None:
+    # Sizes around the read buffer (1 MiB): empty, exactly one, and a partial last read.
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    assert file_digest(path) == blake3(data).hexdigest()
 
 
 def test_a_load_hashes_the_files_it_reads_and_size_checks_the_rest(hybrid_dir: Path) -> None:
