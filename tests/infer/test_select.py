@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgerec.infer import _ann
-from edgerec.infer._ann import ItemIndex, build_item_index
+from edgerec.infer._ann import ItemIndex, build_item_index, quantize_queries
 from edgerec.infer._kernels import native
 from edgerec.serve import _topk
 from edgerec.serve._topk import ANY_CATEGORY, top_k_filtered
@@ -123,9 +123,9 @@ def test_top_k_refuses_bad_input() -> None:
 
 
 def test_index_scan_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Widths around the kernel's 64-wide steps; distinct scores, so the order is exact.
+    # Widths around the vector steps; distinct scores, so the order is exact.
     rng = np.random.default_rng(11)
-    for dim in (64, 80, 12):
+    for dim in (64, 80, 12, 40, 200):
         table = rng.standard_normal((3000, dim)).astype(np.float32)
         index = ItemIndex(build_item_index(table), probes=6)
         queries = table[:7] + 0.1
@@ -134,6 +134,20 @@ def test_index_scan_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
             patched.setattr(_ann, "native", None)
             reference = index.top(queries, 150)
         np.testing.assert_array_equal(compiled, reference)
+
+
+@pytest.mark.parametrize("dim", [1, 64, 1000])
+def test_quantized_queries_keep_every_row_product_in_an_int32(dim: int) -> None:
+    queries = np.random.default_rng(dim).standard_normal((3, dim)).astype(np.float32)
+    queries[2] = 0.0
+    queries[1, 0] = np.nan  # counts as 0
+    values, scales = quantize_queries(queries)
+    assert values.dtype == np.int16 and scales.dtype == np.float32
+    # The worst row: 127 (or -127) against every value's sign.
+    assert int(np.abs(values.astype(np.int64)).sum(axis=1).max()) * 127 < 2**31
+    finite = np.nan_to_num(queries[:2])
+    np.testing.assert_allclose(values[:2] * scales[:2, None], finite, atol=scales.max())
+    assert (values[2] == 0).all() and scales[2] == 1.0
 
 
 def test_index_scan_refuses_bad_lists() -> None:
@@ -148,7 +162,8 @@ def test_index_scan_refuses_bad_lists() -> None:
         assert native is not None
         native.ivf_scan(
             arrays["ann_vectors"], arrays["ann_scales"], 100, offsets, lists,
-            np.ones((1, 4), np.float32), 1, 4, np.zeros((1, lists), np.float32), probes, 5, out,
+            np.ones((1, 4), np.int16), np.ones(1, np.float32), 1, 4,
+            np.zeros((1, lists), np.float32), probes, 5, out,
         )  # fmt: skip
 
     scan(arrays["ann_offsets"])

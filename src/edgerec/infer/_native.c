@@ -660,9 +660,10 @@ static PyMethodDef methods[] = {
      "after setting its banned columns and, where codes[r] != -1, the columns of other "
      "categories to -inf; kept[r] counts those above -inf."},
     {"ivf_scan", py_ivf_scan, METH_VARARGS,
-     "ivf_scan(vectors, scales, items, offsets, lists, queries, batch, d, centroid_scores, "
-     "probes, count, out): each query's count best positions in the int8 rows of its probes "
-     "lists of best centroid score, best first, -1 padded."},
+     "ivf_scan(vectors, scales, items, offsets, lists, queries, query_scales, batch, d, "
+     "centroid_scores, probes, count, out): each query's count best positions in the int8 rows "
+     "of its probes lists of best centroid score, best first, -1 padded; queries are int16, "
+     "a row scores its integer product with them times both scales."},
     {"rescore", py_rescore, METH_VARARGS,
      "rescore(table, items, d, vector, candidates, dropped, categories, code, k, ids, scores): "
      "the k best candidates by their float16 rows' product with vector, skipping dropped ids "

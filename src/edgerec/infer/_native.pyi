@@ -52,6 +52,7 @@ def ivf_scan(
     offsets: Buffer,
     lists: int,
     queries: Buffer,
+    query_scales: Buffer,
     batch: int,
     d: int,
     centroid_scores: Buffer,
