@@ -144,10 +144,11 @@ def server(
 def worker_rss_mb(port: int) -> float:
     """Largest RSS among processes listening on ``port``'s server tree (the worker)."""
     output = subprocess.run(["ps", "-eo", "rss,args"], capture_output=True, text=True).stdout
+    # By port: another server on the machine (another run's, a developer's) must not count.
     sizes = [
         int(line.split()[0])
         for line in output.splitlines()[1:]
-        if "granian" in line or "edgerec" in line
+        if f"--port {port}" in line and ("granian" in line or "edgerec" in line)
     ]
     return max(sizes, default=0) / 1024
 
