@@ -3,11 +3,12 @@
 At export, k-means splits the items into about 2*sqrt(N) lists and stores an int8 copy of the
 table grouped by list. A query scores every list centroid, then scans only the items of the
 `probes` best lists. The scan reads contiguous rows and costs O(probes * N / lists). Measured at
-1M items, 2,000 lists and 12 probes (`benchmarks/ann.py`): ~0.2 ms per query, recall@100 0.97
+1M items, 2,000 lists and 12 probes (`benchmarks/ann.py`): ~0.1 ms per query, recall@100 0.97
 against exact search. An HNSW graph (usearch) needed ~5 ms for that recall here.
 
-int8 rather than float16: numpy casts int8 to float32 about 5x faster than float16, and the
-stored copy is half the size. Candidates are rescored exactly by the engine.
+int8 rather than float16: the scan multiplies int8 rows with int16 queries in integers (see
+`quantize_queries`), and the stored copy is half the size. Candidates are rescored exactly by
+the engine.
 
 Everything is plain ``.npy`` arrays in the artifact (names in ``ANN_ARRAYS``), covered by the
 manifest digests and memory-mapped at load, so every worker on a node shares one copy.
@@ -26,8 +27,8 @@ from edgerec.infer._kernels import native
 ANN_MIN_ITEMS = 200_000
 ANN_ARRAYS = ("ann_centroids", "ann_offsets", "ann_items", "ann_vectors", "ann_scales")
 # Lists scanned per query. At 1M generated items, 2,000 lists and 200 rescored candidates,
-# recall@100 was 0.946 / 0.962 / 0.971 / 0.982 with 8 / 10 / 12 / 16 probes, at 0.17 / 0.19 /
-# 0.22 / 0.26 ms per query (benchmarks/ann.py).
+# recall@100 was 0.946 / 0.962 / 0.971 / 0.982 with 8 / 10 / 12 / 16 probes, at 0.097 / 0.104 /
+# 0.112 / 0.129 ms per query (benchmarks/ann.py, 2026-11-27).
 DEFAULT_PROBES = 12
 _KMEANS_ROUNDS = 12
 _SAMPLE_PER_LIST = 64
