@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--artifact", type=Path, required=True)
     parser.add_argument("--starts", type=int, default=9)
     args = parser.parse_args()
+    if args.starts < 1:
+        parser.error("--starts must be at least 1")
     os.sched_setaffinity(0, {LOAD_CORE})
     compile_package()
     starts, loads = [], []
@@ -39,8 +41,8 @@ def main() -> None:
             state = Path(work) / str(run)
             with server(
                 edgerec_command(args.artifact, PORT, state), EDGE_ENV, PORT, "/readyz"
-            ) as s:
-                starts.append(s)
+            ) as seconds:
+                starts.append(seconds)
     for _ in range(args.starts):
         began = time.perf_counter()
         model = load_artifact(args.artifact)
