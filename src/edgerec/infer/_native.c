@@ -14,6 +14,20 @@
  */
 #include "_native.h"
 
+/* Whether a tile of 4 rows x 4 vectors of columns fits the vector registers: AVX-512 has 32.
+ * AVX2 (and the rest) has 16, where those 16 accumulators would be spilled to the stack on
+ * every multiply-add: there 4 rows take 2 vectors at a time. A lone row keeps 4 (4 sums in
+ * flight, where 2 would wait on the multiply-add latency). */
+static int wide_tiles(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx512f");
+    return known;
+#else
+    return 0;
+#endif
+}
+
 /* out[r] = bias + x[r] @ w (+ add[r]) for a tile of R rows and Q vectors of columns. R and Q
  * are constants after inlining: the R x Q accumulators stay in registers. */
 INLINE void tile(int R, int Q, const float *x, ptrdiff_t x_stride, int K, const float *w,
@@ -42,8 +56,12 @@ INLINE void tile(int R, int Q, const float *x, ptrdiff_t x_stride, int K, const 
 
 INLINE void columns(int R, const float *x, ptrdiff_t x_stride, int K, const float *w,
                     ptrdiff_t w_stride, int j, int width, const float *bias, const float *add,
-                    ptrdiff_t add_stride, float *out, ptrdiff_t out_stride) {
-    if (width == 4 * LANES)
+                    ptrdiff_t add_stride, float *out, ptrdiff_t out_stride, int wide) {
+    if (width == 4 * LANES && R == 4 && !wide)
+        for (int half = j; half < j + width; half += 2 * LANES)
+            tile(R, 2, x, x_stride, K, w + half, w_stride, bias ? bias + half : NULL,
+                 add ? add + half : NULL, add_stride, out + half, out_stride);
+    else if (width == 4 * LANES)
         tile(R, 4, x, x_stride, K, w + j, w_stride, bias ? bias + j : NULL, add ? add + j : NULL,
              add_stride, out + j, out_stride);
     else if (width == LANES)
@@ -65,17 +83,18 @@ INLINE void columns(int R, const float *x, ptrdiff_t x_stride, int K, const floa
 CLONES static void linear(const float *x, ptrdiff_t x_stride, int rows, int K, const float *w,
                           ptrdiff_t w_stride, int N, const float *bias, const float *add,
                           ptrdiff_t add_stride, float *out, ptrdiff_t out_stride) {
+    int wide = wide_tiles();
     for (int j = 0; j < N;) {
         int width = N - j >= 4 * LANES ? 4 * LANES : (N - j >= LANES ? LANES : N - j);
         int r = 0;
         for (; r + 4 <= rows; r += 4)
             columns(4, x + r * x_stride, x_stride, K, w, w_stride, j, width, bias,
                     add ? add + r * add_stride : NULL, add_stride, out + r * out_stride,
-                    out_stride);
+                    out_stride, wide);
         for (; r < rows; r++)
             columns(1, x + r * x_stride, x_stride, K, w, w_stride, j, width, bias,
                     add ? add + r * add_stride : NULL, add_stride, out + r * out_stride,
-                    out_stride);
+                    out_stride, wide);
         j += width;
     }
 }
@@ -332,8 +351,7 @@ done:
 CLONES static void halves_portable(const uint16_t *in, float *out, ptrdiff_t n) {
     ptrdiff_t i = 0;
     for (; i + 2 * LANES <= n; i += 2 * LANES) {
-        vi words;
-        memcpy(&words, in + i, sizeof words);
+        vi words = load_words(in + i);
         store(out + i, widen_half(words, 0));
         store(out + i + LANES, widen_half(words, 1));
     }

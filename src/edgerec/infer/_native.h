@@ -2,8 +2,14 @@
  *
  * GCC's vector extensions keep one source for every instruction set; on x86-64 each hot
  * function is compiled for AVX-512, AVX2 and baseline SSE2, and the loader picks the best
- * the CPU has. The permutes are GCC's __builtin_shuffle: another compiler fails the optional
- * build, and serving then runs the numpy implementation.
+ * the CPU has. Vectors are 8 floats, one AVX2 register: with 16 floats, code built for AVX2
+ * (no 64-byte registers) moved every vector of a tile through the stack and general
+ * registers, ~40x slower than the AVX-512 build (the product of 16 users with 12,101 items
+ * on a Zen 3 core: 9.2 ms). AVX-512 CPUs lose little: AMD's run 16-float arithmetic as two
+ * halves, and the float16 product, the largest kernel, has its own 16-float path.
+ *
+ * The permutes are GCC's __builtin_shuffle: another compiler fails the optional build, and
+ * serving then runs the numpy implementation.
  */
 #ifndef EDGEREC_NATIVE_H
 #define EDGEREC_NATIVE_H
@@ -23,30 +29,30 @@
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
-#define LANES 16
-#define PANEL (4 * LANES) /* columns of a packed item-table panel (edgerec.infer._half) */
+#define LANES 8
+#define PANEL 64 /* columns of a packed item-table panel (edgerec.infer._half) */
 typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
 
-/* Unaligned loads and stores: rows of odd widths start anywhere. */
-INLINE vf load(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-INLINE vf splat(float x) { return (vf){0} + x; }
-/* Lane permutations that swap halves, quarters, eighths and neighbours: four folds with
- * them combine all lanes into each (a reduction in log2(LANES) steps, not LANES - 1). */
-#define FOLD1 ((vi){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7})
-#define FOLD2 ((vi){4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11})
-#define FOLD3 ((vi){2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13})
-#define FOLD4 ((vi){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14})
+/* Unaligned loads and stores: rows of odd widths start anywhere. Through vector types of
+ * element alignment rather than memcpy: without AVX-512, GCC lowered a memcpy into a 64-byte
+ * vector to 8-byte moves through general registers (half of a Zen 3 core's product time). */
+typedef float vf_unaligned __attribute__((vector_size(sizeof(vf)), aligned(4), may_alias));
+typedef int32_t vi_unaligned __attribute__((vector_size(sizeof(vi)), aligned(4), may_alias));
+INLINE vf load(const float *p) { return *(const vf_unaligned *)p; }
+INLINE void store(float *p, vf v) { *(vf_unaligned *)p = v; }
+INLINE vi load_words(const void *p) { return *(const vi_unaligned *)p; }
+/* One float in every lane; a broadcast, where (vf){0} + x also spent an add. */
+INLINE vf splat(float x) { return __builtin_shuffle((vf){x}, (vi){0}); }
+/* Lane permutations that swap halves, quarters and neighbours: three folds with them
+ * combine all lanes into each (a reduction in log2(LANES) steps, not LANES - 1). */
+#define FOLD1 ((vi){4, 5, 6, 7, 0, 1, 2, 3})
+#define FOLD2 ((vi){2, 3, 0, 1, 6, 7, 4, 5})
+#define FOLD3 ((vi){1, 0, 3, 2, 5, 4, 7, 6})
 INLINE float hsum(vf v) {
     v += __builtin_shuffle(v, FOLD1);
     v += __builtin_shuffle(v, FOLD2);
     v += __builtin_shuffle(v, FOLD3);
-    v += __builtin_shuffle(v, FOLD4);
     return v[0];
 }
 
@@ -64,13 +70,12 @@ INLINE vf half_to_float(vi h) {
     return (vf)((vi)value | sign);
 }
 
-/* The `part`-th LANES of 2 * LANES halves (`words`, their 64 bytes as int32) as floats: each
+/* The `part`-th LANES of 2 * LANES halves (`words`, their 32 bytes as int32) as floats: each
  * word copied to two lanes, the low half to the even lane, the high half to the odd one. */
 INLINE vf widen_half(vi words, int part) {
-    int w = 8 * part;
-    vi spread = __builtin_shuffle(words, (vi){w, w, w + 1, w + 1, w + 2, w + 2, w + 3, w + 3, w + 4,
-                                              w + 4, w + 5, w + 5, w + 6, w + 6, w + 7, w + 7});
-    const vi down = {0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16};
+    int w = 4 * part;
+    vi spread = __builtin_shuffle(words, (vi){w, w, w + 1, w + 1, w + 2, w + 2, w + 3, w + 3});
+    const vi down = {0, 16, 0, 16, 0, 16, 0, 16};
     return half_to_float((spread >> down) & 0xffff);
 }
 

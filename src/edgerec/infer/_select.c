@@ -84,7 +84,6 @@ INLINE int any(vi m) {
     m |= __builtin_shuffle(m, FOLD1);
     m |= __builtin_shuffle(m, FOLD2);
     m |= __builtin_shuffle(m, FOLD3);
-    m |= __builtin_shuffle(m, FOLD4);
     return m[0] != 0;
 }
 
@@ -93,8 +92,7 @@ CLONES static void keep_category(float *row, ptrdiff_t n, const int32_t *categor
     ptrdiff_t i = 0;
     vi wanted = (vi){0} + code;
     for (; i + LANES <= n; i += LANES) {
-        vi category;
-        memcpy(&category, categories + i, sizeof category);
+        vi category = load_words(categories + i);
         store(row + i, pick(category == wanted, load(row + i), splat(-INFINITY)));
     }
     for (; i < n; i++)
@@ -105,7 +103,6 @@ INLINE float hmax(vf v) {
     v = vmax(v, __builtin_shuffle(v, FOLD1));
     v = vmax(v, __builtin_shuffle(v, FOLD2));
     v = vmax(v, __builtin_shuffle(v, FOLD3));
-    v = vmax(v, __builtin_shuffle(v, FOLD4));
     return v[0];
 }
 
@@ -490,8 +487,7 @@ INLINE float dot_half(const uint16_t *row, const float *vector, int d) {
     vf acc = splat(0.0f);
     int i = 0;
     for (; i + 2 * LANES <= d; i += 2 * LANES) {
-        vi words;
-        memcpy(&words, row + i, sizeof words);
+        vi words = load_words(row + i);
         acc += widen_half(words, 0) * load(vector + i) + widen_half(words, 1) * load(vector + i + LANES);
     }
     float s = hsum(acc);
