@@ -425,17 +425,18 @@ __attribute__((target("avx512f"))) static void product_half_avx512(const float *
 
 /* The same for AVX2 CPUs (16 vector registers of 8 floats): R rows times Q vectors of 8
  * columns of a panel (`panel` points at the first), converted in registers with F16C. Four
- * rows take 2 vectors, a lone row 4: 8 or 4 sums in flight within 16 registers. Columns from
- * `width` on are not stored. Same multiply-adds in the same order as `tile`. */
+ * rows take 2 vectors, two rows 4, a lone row all 8: 8 sums in flight within 16 registers,
+ * enough to cover the multiply-add latency. Columns from `width` on are not stored. Same
+ * multiply-adds in the same order as `tile`. */
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 AVX2 __attribute__((always_inline)) static inline void half_tile_avx2(
     int R, int Q, const float *x, int K, const uint16_t *panel, float *out, ptrdiff_t out_stride,
     int width) {
-    __m256 acc[4][4];
+    __m256 acc[4][8];
     for (int r = 0; r < R; r++)
         for (int q = 0; q < Q; q++) acc[r][q] = _mm256_setzero_ps();
     for (int k = 0; k < K; k++) {
-        __m256 col[4];
+        __m256 col[8];
         for (int q = 0; q < Q; q++)
             col[q] = _mm256_cvtph_ps(
                 _mm_loadu_si128((const __m128i *)(panel + (ptrdiff_t)k * PANEL + q * 8)));
@@ -462,10 +463,13 @@ AVX2 static void product_half_avx2(const float *x, int rows, int K, const uint16
             for (int c = 0; c < PANEL; c += 16)
                 half_tile_avx2(4, 2, x + (ptrdiff_t)r * K, K, panel + c,
                                out + (ptrdiff_t)r * N + j + c, N, width - c);
-        for (; r < rows; r++)
+        for (; r + 2 <= rows; r += 2)
             for (int c = 0; c < PANEL; c += 32)
-                half_tile_avx2(1, 4, x + (ptrdiff_t)r * K, K, panel + c,
+                half_tile_avx2(2, 4, x + (ptrdiff_t)r * K, K, panel + c,
                                out + (ptrdiff_t)r * N + j + c, N, width - c);
+        if (r < rows)
+            half_tile_avx2(1, 8, x + (ptrdiff_t)r * K, K, panel, out + (ptrdiff_t)r * N + j, N,
+                           width);
     }
 }
 
