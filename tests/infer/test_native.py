@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import pytest
 
-from edgerec.infer import SASRecEncoder, TransitionScorer, _scorers, softmax_rows
+from edgerec.infer import SASRecEncoder, TransitionScorer, _kernels, _scorers, softmax_rows
 from edgerec.infer._half import packed_panels
 from edgerec.infer._kernels import native
 
@@ -38,7 +39,16 @@ def random_encoder(dim: int, heads: int, layers: int, items: int = 50) -> SASRec
 
 def test_the_extension_is_built() -> None:
     # The supported install compiles it; without it serving silently takes the slower path.
-    assert native is not None
+    from edgerec.infer import _native
+
+    assert native is (_native if _native.vectorized() else None)
+
+
+def test_kernels_whose_vectors_do_not_fit_the_cpu_are_not_used() -> None:
+    fitting, wide = ModuleType("fitting"), ModuleType("wide")
+    fitting.vectorized, wide.vectorized = lambda: True, lambda: False  # type: ignore[attr-defined]
+    assert _kernels.usable(fitting) is fitting
+    assert _kernels.usable(wide) is None
 
 
 # Widths that are and are not multiples of the kernels' 8-float vectors.

@@ -23,6 +23,8 @@ static int wide_tiles(void) {
     static int known = -1;
     if (known < 0) known = __builtin_cpu_supports("avx512f");
     return known;
+#elif defined(__aarch64__)
+    return 1; /* 32 NEON registers */
 #else
     return 0;
 #endif
@@ -715,7 +717,19 @@ done:
     return result;
 }
 
+/* vectorized(): whether this CPU runs a build of the kernels whose vectors fit its registers
+ * (see _native.h): on x86-64, AVX2 with FMA; elsewhere the one build. */
+static PyObject *py_vectorized(PyObject *self, PyObject *args) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) Py_RETURN_FALSE;
+#endif
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
+    {"vectorized", py_vectorized, METH_NOARGS,
+     "vectorized(): whether this CPU runs a build of the kernels that fits its vector "
+     "registers (x86-64: AVX2 and FMA); where not, numpy is faster."},
     {"softmax", py_softmax, METH_VARARGS,
      "softmax(scores, rows, n): row-wise softmax of a (rows, n) float32 buffer, in place."},
     {"add_transitions", py_add_transitions, METH_VARARGS,

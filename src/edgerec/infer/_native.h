@@ -2,11 +2,13 @@
  *
  * GCC's vector extensions keep one source for every instruction set; on x86-64 each hot
  * function is compiled for AVX-512, AVX2 and baseline SSE2, and the loader picks the best
- * the CPU has. Vectors are 8 floats, one AVX2 register: with 16 floats, code built for AVX2
- * (no 64-byte registers) moved every vector of a tile through the stack and general
- * registers, ~40x slower than the AVX-512 build (the product of 16 users with 12,101 items
- * on a Zen 3 core: 9.2 ms). AVX-512 CPUs lose little: AMD's run 16-float arithmetic as two
- * halves, and the float16 product, the largest kernel, has its own 16-float path.
+ * the CPU has. A vector must fit one register of the build that runs it: a wider one is kept
+ * in memory, every multiply-add of a tile going through the stack. With 16-float vectors the
+ * AVX2 build took 9.2 ms for the product of 16 users with 12,101 items on a Zen 3 core
+ * (numpy: ~0.2 ms). Vectors are 8 floats on x86-64, where AVX-512 CPUs lose little (AMD's
+ * run 16-float arithmetic as two halves, and the float16 product has its own 16-float path),
+ * and 4 elsewhere. The baseline SSE2 build, with 4-float registers, is as slow: x86-64 CPUs
+ * without AVX2 and FMA serve with numpy instead (`vectorized`, edgerec.infer._kernels).
  *
  * The permutes are GCC's __builtin_shuffle: another compiler fails the optional build, and
  * serving then runs the numpy implementation.
@@ -29,7 +31,12 @@
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
+/* Floats per vector: 8 (one AVX2 register) on x86-64, 4 (one NEON register) elsewhere. */
+#if defined(__x86_64__)
 #define LANES 8
+#else
+#define LANES 4
+#endif
 #define PANEL 64 /* columns of a packed item-table panel (edgerec.infer._half) */
 typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
@@ -44,15 +51,23 @@ INLINE void store(float *p, vf v) { *(vf_unaligned *)p = v; }
 INLINE vi load_words(const void *p) { return *(const vi_unaligned *)p; }
 /* One float in every lane; a broadcast, where (vf){0} + x also spent an add. */
 INLINE vf splat(float x) { return __builtin_shuffle((vf){x}, (vi){0}); }
-/* Lane permutations that swap halves, quarters and neighbours: three folds with them
+/* Lane permutations that swap halves, quarters and neighbours: FOLDS folds with them
  * combine all lanes into each (a reduction in log2(LANES) steps, not LANES - 1). */
+#if LANES == 8
+#define FOLDS 3
 #define FOLD1 ((vi){4, 5, 6, 7, 0, 1, 2, 3})
 #define FOLD2 ((vi){2, 3, 0, 1, 6, 7, 4, 5})
 #define FOLD3 ((vi){1, 0, 3, 2, 5, 4, 7, 6})
+#else
+#define FOLDS 2
+#define FOLD1 ((vi){2, 3, 0, 1})
+#define FOLD2 ((vi){1, 0, 3, 2})
+#define FOLD3 ((vi){0, 1, 2, 3})
+#endif
 INLINE float hsum(vf v) {
     v += __builtin_shuffle(v, FOLD1);
     v += __builtin_shuffle(v, FOLD2);
-    v += __builtin_shuffle(v, FOLD3);
+    if (FOLDS > 2) v += __builtin_shuffle(v, FOLD3);
     return v[0];
 }
 
@@ -70,12 +85,18 @@ INLINE vf half_to_float(vi h) {
     return (vf)((vi)value | sign);
 }
 
-/* The `part`-th LANES of 2 * LANES halves (`words`, their 32 bytes as int32) as floats: each
+/* The `part`-th LANES of 2 * LANES halves (`words`, as LANES int32) as floats: each
  * word copied to two lanes, the low half to the even lane, the high half to the odd one. */
 INLINE vf widen_half(vi words, int part) {
+#if LANES == 8
     int w = 4 * part;
     vi spread = __builtin_shuffle(words, (vi){w, w, w + 1, w + 1, w + 2, w + 2, w + 3, w + 3});
     const vi down = {0, 16, 0, 16, 0, 16, 0, 16};
+#else
+    int w = 2 * part;
+    vi spread = __builtin_shuffle(words, (vi){w, w, w + 1, w + 1});
+    const vi down = {0, 16, 0, 16};
+#endif
     return half_to_float((spread >> down) & 0xffff);
 }
 

@@ -1,6 +1,7 @@
 # Types of the compiled kernels in _native.c.
 from typing_extensions import Buffer
 
+def vectorized() -> bool: ...
 def encode(
     x: Buffer,
     batch: int,

@@ -83,7 +83,7 @@ INLINE vf vmax(vf a, vf b) { return pick(a > b, a, b); }
 INLINE int any(vi m) {
     m |= __builtin_shuffle(m, FOLD1);
     m |= __builtin_shuffle(m, FOLD2);
-    m |= __builtin_shuffle(m, FOLD3);
+    if (FOLDS > 2) m |= __builtin_shuffle(m, FOLD3);
     return m[0] != 0;
 }
 
@@ -102,7 +102,7 @@ CLONES static void keep_category(float *row, ptrdiff_t n, const int32_t *categor
 INLINE float hmax(vf v) {
     v = vmax(v, __builtin_shuffle(v, FOLD1));
     v = vmax(v, __builtin_shuffle(v, FOLD2));
-    v = vmax(v, __builtin_shuffle(v, FOLD3));
+    if (FOLDS > 2) v = vmax(v, __builtin_shuffle(v, FOLD3));
     return v[0];
 }
 
