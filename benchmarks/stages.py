@@ -2,7 +2,8 @@
 
     python benchmarks/stages.py --artifact artifacts/beauty-speed
 
-One core, in-process, ten-item histories of random catalog items. Each stage runs alone in a
+One core, in-process, ten-item histories of random catalog items (and, for "encoder, 1-50",
+histories of 1 to 50 items, uniformly). Each stage runs alone in a
 loop of its own (warm caches), so the stages do not sum to `recommend_many`, which reads them
 all in turn. Prints one table of microseconds per user by batch size; asserts nothing.
 """
@@ -65,6 +66,13 @@ def stages(engine: Engine, batch: int, rounds: int) -> dict[str, float]:
     if isinstance(sequential, SASRecScorer) and model.ann is None:
         encoder = sequential.encoder
         out["encoder"] = per_user_us(lambda i: encoder.encode(known[i % 16]), batch, rounds)
+        # Histories of 1 to 50 items (the serving cap) in one batch, as real shoppers have.
+        rng = np.random.default_rng(batch + 1)
+        mixed = [
+            [rng.integers(0, len(model.vocab), rng.integers(1, 51)) for _ in range(batch)]
+            for _ in range(16)
+        ]
+        out["encoder, 1-50"] = per_user_us(lambda i: encoder.encode(mixed[i % 16]), batch, rounds)
         out["product"] = per_user_us(lambda i: sequential.score(known[i % 16]), batch, rounds)
         out["product"] -= out["encoder"]  # score() encodes, then multiplies
         scores = sequential.score(known[0])

@@ -100,6 +100,19 @@ def test_compiled_product_and_softmax_keep_up_with_numpy() -> None:
     assert compiled < reference, (compiled, reference)
 
 
+def test_encode_refuses_offsets_that_do_not_split_the_rows() -> None:
+    assert native is not None
+    encoder = random_encoder(16, 1, 1)
+    assert encoder._packed is not None
+    x, out = np.zeros((4, 16), np.float32), np.zeros((2, 16), np.float32)
+    # Not from 0; a user without rows; a user past the rows.
+    for offsets in ([1, 2, 4], [0, 2, 2], [0, 2, 9]):
+        with pytest.raises(ValueError):
+            native.encode(
+                x, 2, np.array(offsets, np.int64), encoder._packed, 16, 1, 64, 1, 1e-5, out
+            )
+
+
 def test_gelu_saturates_without_overflow() -> None:
     encoder = random_encoder(16, 1, 1)
     # Huge first feed-forward weights drive GELU far into both tails (exp overflows there).

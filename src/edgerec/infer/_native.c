@@ -230,32 +230,37 @@ static const float *unpack(const float *p, Block *b, int d, int ff) {
     return p;
 }
 
-/* Post-LN block over x (batch * width rows of d), in place when every query is kept. With
- * `last_only`, each user keeps only its last position: out gets batch rows. */
-static void block(const Block *w, const float *x, int batch, int width, const int32_t *pads,
-                  int d, int heads, int ff, float eps, int last_only, float *qkv, float *ctx,
-                  float *hidden, float *weights, float *out) {
-    int rows = batch * width;
-    int queries = last_only ? 1 : width;
-    int kept = batch * queries;
-    ptrdiff_t query_stride = last_only ? (ptrdiff_t)width * d : d; /* rows of x queried */
-    const float *x_query = last_only ? x + (ptrdiff_t)(width - 1) * d : x;
+/* Post-LN block over x: the rows of `batch` users, user b's from offsets[b] to offsets[b + 1],
+ * unpadded, so a batch costs the sum of its histories' lengths rather than the batch size
+ * times the longest. With `last_only`, each user keeps only its last row: out gets batch rows
+ * (and `last` holds those rows of x meanwhile). */
+static void block(const Block *w, const float *x, int batch, const int64_t *offsets, int d,
+                  int heads, int ff, float eps, int last_only, float *qkv, float *ctx,
+                  float *hidden, float *weights, float *last, float *out) {
+    int rows = (int)offsets[batch];
+    int kept = last_only ? batch : rows;
+    const float *x_query = x, *q = qkv;
+    ptrdiff_t q_stride = 3 * d;
     if (last_only) {
-        /* Keys and values of every position into qkv[:, d:3d]; one query per user. */
+        /* Keys and values of every row into qkv[:, d:3d]; the last row's query of each user
+         * into `hidden`, free until the feed-forward. */
         linear(x, d, rows, d, w->qkv_w + d, 3 * d, 2 * d, w->qkv_b + d, NULL, 0, qkv + d,
                3 * d);
-        linear(x_query, query_stride, batch, d, w->qkv_w, 3 * d, d, w->qkv_b, NULL, 0,
-               qkv + (ptrdiff_t)(width - 1) * 3 * d, (ptrdiff_t)width * 3 * d);
+        for (int b = 0; b < batch; b++)
+            memcpy(last + (ptrdiff_t)b * d, x + (offsets[b + 1] - 1) * d, sizeof(float) * d);
+        linear(last, d, batch, d, w->qkv_w, 3 * d, d, w->qkv_b, NULL, 0, hidden, d);
+        x_query = last, q = hidden, q_stride = d;
     } else {
         linear(x, d, rows, d, w->qkv_w, 3 * d, 3 * d, w->qkv_b, NULL, 0, qkv, 3 * d);
     }
     for (int b = 0; b < batch; b++) {
-        const float *user = qkv + (ptrdiff_t)b * width * 3 * d;
-        attend(user + (ptrdiff_t)(width - queries) * 3 * d, 3 * d, queries, user + d, 3 * d,
-               width, pads[b], d, heads, ctx + (ptrdiff_t)b * queries * d, weights);
+        int first = (int)offsets[b], width = (int)(offsets[b + 1] - offsets[b]);
+        int queries = last_only ? 1 : width, at = last_only ? b : first;
+        attend(q + at * q_stride, q_stride, queries, qkv + (ptrdiff_t)first * 3 * d + d, 3 * d,
+               width, 0, d, heads, ctx + (ptrdiff_t)at * d, weights);
     }
     /* mixed = ctx @ o + o_b + x_query, normalised; then the feed-forward and its residual. */
-    linear(ctx, d, kept, d, w->o_w, d, d, w->o_b, x_query, query_stride, out, d);
+    linear(ctx, d, kept, d, w->o_w, d, d, w->o_b, x_query, d, out, d);
     layer_norm(out, kept, d, w->ln1_g, w->ln1_b, eps);
     linear(out, d, kept, d, w->ff1_w, ff, ff, w->ff1_b, NULL, 0, hidden, ff);
     gelu(hidden, (size_t)kept * ff);
@@ -289,55 +294,65 @@ int raise_for(int status, const char *message) {
 }
 
 static PyObject *py_encode(PyObject *self, PyObject *args) {
-    PyObject *x_obj, *pads_obj, *weights_obj, *out_obj;
-    int batch, width, d, heads, ff, layers;
+    PyObject *x_obj, *offsets_obj, *weights_obj, *out_obj;
+    int batch, d, heads, ff, layers;
     float eps;
-    if (!PyArg_ParseTuple(args, "OiiOOiiiifO", &x_obj, &batch, &width, &pads_obj, &weights_obj,
-                          &d, &heads, &ff, &layers, &eps, &out_obj))
+    if (!PyArg_ParseTuple(args, "OiOOiiiifO", &x_obj, &batch, &offsets_obj, &weights_obj, &d,
+                          &heads, &ff, &layers, &eps, &out_obj))
         return NULL;
-    if (batch < 1 || width < 1 || d < 1 || heads < 1 || d % heads || ff < 1 || layers < 1) {
+    if (batch < 1 || d < 1 || heads < 1 || d % heads || ff < 1 || layers < 1) {
         PyErr_SetString(PyExc_ValueError, "encode: bad dimensions");
         return NULL;
     }
-    ptrdiff_t rows = (ptrdiff_t)batch * width;
     /* The sizes `unpack` walks: four matrices, the qkv and ff1 biases, six d-sized vectors. */
     ptrdiff_t per_block = (ptrdiff_t)d * 3 * d + (ptrdiff_t)d * d + (ptrdiff_t)d * ff +
                           (ptrdiff_t)ff * d + 3 * d + ff + 6 * d;
     Buffer buffers[4] = {{.held = 0}};
     PyObject *result = NULL;
     float *scratch = NULL;
+    /* get() counts 4-byte units: batch + 1 int64 offsets are 2 * (batch + 1). */
+    if (get(offsets_obj, &buffers[1], 0, 2 * ((ptrdiff_t)batch + 1), "offsets") < 0) goto done;
+    const int64_t *offsets = buffers[1].view.buf;
+    int longest = 0;
+    for (int b = 0; b < batch; b++) {
+        int64_t width = offsets[b + 1] - offsets[b];
+        if (offsets[0] != 0 || width < 1 || offsets[b + 1] > INT32_MAX / 4) {
+            PyErr_SetString(PyExc_ValueError,
+                            "encode: offsets must start at 0 and give every user an item");
+            goto done;
+        }
+        longest = width > longest ? (int)width : longest;
+    }
+    ptrdiff_t rows = (ptrdiff_t)offsets[batch];
     if (get(x_obj, &buffers[0], 1, rows * d, "x") < 0 ||
-        get(pads_obj, &buffers[1], 0, batch, "pads") < 0 ||
         get(weights_obj, &buffers[2], 0, 2 * d + layers * per_block, "weights") < 0 ||
         get(out_obj, &buffers[3], 1, (ptrdiff_t)batch * d, "out") < 0)
         goto done;
-    const int32_t *pads = buffers[1].view.buf;
-    for (int b = 0; b < batch; b++)
-        if (pads[b] < 0 || pads[b] >= width) {
-            PyErr_SetString(PyExc_ValueError, "encode: every user needs at least one item");
-            goto done;
-        }
-    size_t floats = (size_t)rows * (3 * d + d + d + ff) + width;
-    scratch = malloc(floats * sizeof(float));
-    if (!scratch) {
+    /* qkv, ctx, the other half of the ping-pong, hidden (also the last rows' queries), the
+     * last rows, attention weights. */
+    ptrdiff_t hidden_floats = rows * ff > (ptrdiff_t)batch * d ? rows * ff : (ptrdiff_t)batch * d;
+    size_t floats = (size_t)(rows * 5 * d + hidden_floats + (ptrdiff_t)batch * d + longest);
+    if (!(scratch = malloc(floats * sizeof(float)))) {
         PyErr_NoMemory();
         goto done;
     }
     float *x = buffers[0].view.buf, *out = buffers[3].view.buf;
     const float *p = buffers[2].view.buf;
     Py_BEGIN_ALLOW_THREADS;
-    float *qkv = scratch, *ctx = qkv + rows * 3 * d, *mid = ctx + rows * d;
-    float *hidden = mid + rows * d, *weights = hidden + rows * ff;
+    float *qkv = scratch, *ctx = qkv + rows * 3 * d, *spare = ctx + rows * d;
+    float *hidden = spare + rows * d, *last = hidden + hidden_floats;
+    float *weights = last + (ptrdiff_t)batch * d;
     layer_norm(x, (int)rows, d, p, p + d, eps);
     p += 2 * d;
     for (int layer = 0; layer < layers; layer++) {
         Block w;
         p = unpack(p, &w, d, ff);
-        int last = layer == layers - 1;
-        float *next = last ? out : mid;
-        block(&w, x, batch, width, pads, d, heads, ff, eps, last, qkv, ctx, hidden, weights,
-              next);
-        if (!last) memcpy(x, mid, sizeof(float) * rows * d);
+        int final = layer == layers - 1;
+        block(&w, x, batch, offsets, d, heads, ff, eps, final, qkv, ctx, hidden, weights, last,
+              final ? out : spare);
+        /* The block's output is the next one's input: swap the buffers instead of copying. */
+        float *input = x;
+        x = spare, spare = input;
     }
     Py_END_ALLOW_THREADS;
     result = Py_NewRef(Py_None);
@@ -736,8 +751,9 @@ static PyMethodDef methods[] = {
      "add_transitions(out, users, n, indptr, indices, data, items, offsets, decay, weight): "
      "out (users, n) += weight * the transition scores of each user's recent items."},
     {"encode", py_encode, METH_VARARGS,
-     "encode(x, batch, width, pads, weights, d, heads, ff, layers, eps, out): the encoder "
-     "forward pass; x (batch*width, d) is overwritten, out gets (batch, d)."},
+     "encode(x, batch, offsets, weights, d, heads, ff, layers, eps, out): the encoder "
+     "forward pass over the unpadded rows of batch users (user b's from offsets[b] to "
+     "offsets[b + 1], int64); x (offsets[batch], d) is overwritten, out gets (batch, d)."},
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(x, rows, K, panels, N, out): out (rows, N) = x (rows, K) @ w (K, N), w packed "
      "as (ceil(N / 64), K, 64) panels of 64 columns."},

@@ -25,6 +25,8 @@ from edgerec.infer._kernels import native
 
 LN_EPS = 1e-12
 _MASKED = np.float32(-1e9)
+# What the compiled pass encodes for an empty history (its output row is zeroed).
+_ITEM_ZERO = np.zeros(1, dtype=np.int64)
 
 
 @functools.cache
@@ -138,42 +140,50 @@ class SASRecEncoder:
     def encode(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """(batch, d) user vectors; each history holds item indices, oldest first.
 
-        Histories are cut to the last ``max_len`` items and left-padded to the longest one in the
-        batch; padded keys are masked, so the result equals an unpadded single-user pass. An
-        empty history gives a zero vector.
+        Histories are cut to the last ``max_len`` items. The compiled pass takes each one
+        unpadded; the numpy one left-pads them to the longest in the batch and masks the padded
+        keys, so both equal a single-user pass. An empty history gives a zero vector.
         """
         cut = [np.asarray(h)[-self.max_len :] for h in histories]
         lengths = [len(h) for h in cut]
-        width = max(lengths, default=0)
-        if width == 0:
+        if max(lengths, default=0) == 0:
             return np.zeros((len(cut), self.dim), dtype=np.float32)
-        batch = len(cut)
-        # Padded positions hold item 0: their rows are only ever read as masked keys, whose
-        # attention weight is exactly 0, so any finite row does.
-        index = np.zeros((batch, width), dtype=np.int64)
-        for row, history in enumerate(cut):
-            index[row, width - len(history) :] = history
-        w = self.w
-        # Fancy indexing copies, so the in-place steps below never touch the table.
-        x = to_float32(self.item_embeddings[index])
-        x += w["pos_emb"][self.max_len - width :]
         if self._packed is not None and native is not None:
-            out = self._encode_native(x, lengths)
+            out = self._encode_native(cut, lengths)
         else:
-            out = self._encode_numpy(x, lengths)
+            out = self._encode_numpy(self._padded_inputs(cut, lengths), lengths)
         if 0 in lengths:
             out[np.equal(lengths, 0)] = 0.0
         return out
 
-    def _encode_native(self, x: np.ndarray, lengths: list[int]) -> np.ndarray:
-        """The compiled forward pass over embedded, position-added (batch, width, d) inputs."""
+    def _padded_inputs(self, cut: list[np.ndarray], lengths: list[int]) -> np.ndarray:
+        """Embedded, position-added (batch, width, d) inputs, left-padded to the longest."""
+        width = max(lengths)
+        # Padded positions hold item 0: their rows are only ever read as masked keys, whose
+        # attention weight is exactly 0, so any finite row does.
+        index = np.zeros((len(cut), width), dtype=np.int64)
+        for row, history in enumerate(cut):
+            index[row, width - len(history) :] = history
+        # Fancy indexing copies, so the in-place steps that follow never touch the table.
+        x = to_float32(self.item_embeddings[index])
+        x += self.w["pos_emb"][self.max_len - width :]
+        return x
+
+    def _encode_native(self, cut: list[np.ndarray], lengths: list[int]) -> np.ndarray:
+        """The compiled forward pass over the histories' unpadded rows, one after another."""
         assert native is not None and self._packed is not None
-        batch, width = x.shape[0], x.shape[1]
-        # An empty history is encoded as one padded item (`encode` zeroes its row).
-        pads = np.minimum(np.subtract(width, lengths), width - 1).astype(np.int32)
-        out = np.empty((batch, self.dim), dtype=np.float32)
+        # An empty history is encoded as item 0 alone (`encode` zeroes its row).
+        sizes = np.maximum(lengths, 1)
+        offsets = np.zeros(len(cut) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        items = np.concatenate([h if len(h) else _ITEM_ZERO for h in cut]).astype(np.int64)
+        # Each history's last item sits at the last position, as in the padded layout.
+        positions = np.arange(len(items)) + np.repeat(self.max_len - offsets[1:], sizes)
+        x = to_float32(self.item_embeddings[items])
+        x += self.w["pos_emb"][positions]
+        out = np.empty((len(cut), self.dim), dtype=np.float32)
         native.encode(
-            x, batch, width, pads, self._packed, self.dim, self.num_heads, self.ff,
+            x, len(cut), offsets, self._packed, self.dim, self.num_heads, self.ff,
             self.num_layers, LN_EPS, out,
         )  # fmt: skip
         return out
