@@ -104,13 +104,15 @@ def test_encode_refuses_offsets_that_do_not_split_the_rows() -> None:
     assert native is not None
     encoder = random_encoder(16, 1, 1)
     assert encoder._packed is not None
-    x, out = np.zeros((4, 16), np.float32), np.zeros((2, 16), np.float32)
-    # Not from 0; a user without rows; a user past the rows.
-    for offsets in ([1, 2, 4], [0, 2, 2], [0, 2, 9]):
+    x, out = np.zeros((20, 16), np.float32), np.zeros((2, 16), np.float32)
+    positions = encoder.w["pos_emb"]  # 12 of them
+    # Not from 0; a user without rows; a user past the rows; a user longer than max_len.
+    for offsets in ([1, 2, 4], [0, 2, 2], [0, 2, 21], [0, 2, 15]):
         with pytest.raises(ValueError):
             native.encode(
-                x, 2, np.array(offsets, np.int64), encoder._packed, 16, 1, 64, 1, 1e-5, out
-            )
+                x, 2, np.array(offsets, np.int64), positions, 12, encoder._packed, 16, 1, 64,
+                1, 1e-5, out,
+            )  # fmt: skip
 
 
 def test_gelu_saturates_without_overflow() -> None:

@@ -294,20 +294,20 @@ int raise_for(int status, const char *message) {
 }
 
 static PyObject *py_encode(PyObject *self, PyObject *args) {
-    PyObject *x_obj, *offsets_obj, *weights_obj, *out_obj;
-    int batch, d, heads, ff, layers;
+    PyObject *x_obj, *offsets_obj, *positions_obj, *weights_obj, *out_obj;
+    int batch, max_len, d, heads, ff, layers;
     float eps;
-    if (!PyArg_ParseTuple(args, "OiOOiiiifO", &x_obj, &batch, &offsets_obj, &weights_obj, &d,
-                          &heads, &ff, &layers, &eps, &out_obj))
+    if (!PyArg_ParseTuple(args, "OiOOiOiiiifO", &x_obj, &batch, &offsets_obj, &positions_obj,
+                          &max_len, &weights_obj, &d, &heads, &ff, &layers, &eps, &out_obj))
         return NULL;
-    if (batch < 1 || d < 1 || heads < 1 || d % heads || ff < 1 || layers < 1) {
+    if (batch < 1 || max_len < 1 || d < 1 || heads < 1 || d % heads || ff < 1 || layers < 1) {
         PyErr_SetString(PyExc_ValueError, "encode: bad dimensions");
         return NULL;
     }
     /* The sizes `unpack` walks: four matrices, the qkv and ff1 biases, six d-sized vectors. */
     ptrdiff_t per_block = (ptrdiff_t)d * 3 * d + (ptrdiff_t)d * d + (ptrdiff_t)d * ff +
                           (ptrdiff_t)ff * d + 3 * d + ff + 6 * d;
-    Buffer buffers[4] = {{.held = 0}};
+    Buffer buffers[5] = {{.held = 0}};
     PyObject *result = NULL;
     float *scratch = NULL;
     /* get() counts 4-byte units: batch + 1 int64 offsets are 2 * (batch + 1). */
@@ -316,9 +316,9 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     int longest = 0;
     for (int b = 0; b < batch; b++) {
         int64_t width = offsets[b + 1] - offsets[b];
-        if (offsets[0] != 0 || width < 1 || offsets[b + 1] > INT32_MAX / 4) {
-            PyErr_SetString(PyExc_ValueError,
-                            "encode: offsets must start at 0 and give every user an item");
+        if (offsets[0] != 0 || width < 1 || width > max_len || offsets[b + 1] > INT32_MAX / 4) {
+            PyErr_SetString(PyExc_ValueError, "encode: offsets must start at 0 and give every "
+                                              "user 1 to max_len items");
             goto done;
         }
         longest = width > longest ? (int)width : longest;
@@ -326,7 +326,8 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     ptrdiff_t rows = (ptrdiff_t)offsets[batch];
     if (get(x_obj, &buffers[0], 1, rows * d, "x") < 0 ||
         get(weights_obj, &buffers[2], 0, 2 * d + layers * per_block, "weights") < 0 ||
-        get(out_obj, &buffers[3], 1, (ptrdiff_t)batch * d, "out") < 0)
+        get(out_obj, &buffers[3], 1, (ptrdiff_t)batch * d, "out") < 0 ||
+        get(positions_obj, &buffers[4], 0, (ptrdiff_t)max_len * d, "positions") < 0)
         goto done;
     /* qkv, ctx, the other half of the ping-pong, hidden (also the last rows' queries), the
      * last rows, attention weights. */
@@ -337,8 +338,17 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
         goto done;
     }
     float *x = buffers[0].view.buf, *out = buffers[3].view.buf;
-    const float *p = buffers[2].view.buf;
+    const float *p = buffers[2].view.buf, *positions = buffers[4].view.buf;
     Py_BEGIN_ALLOW_THREADS;
+    /* Position embeddings: a history's last item at the last position (max_len - 1). */
+    for (int b = 0; b < batch; b++) {
+        int width = (int)(offsets[b + 1] - offsets[b]);
+        for (int j = 0; j < width; j++) {
+            float *row = x + (offsets[b] + j) * d;
+            const float *position = positions + (ptrdiff_t)(max_len - width + j) * d;
+            for (int c = 0; c < d; c++) row[c] += position[c];
+        }
+    }
     float *qkv = scratch, *ctx = qkv + rows * 3 * d, *spare = ctx + rows * d;
     float *hidden = spare + rows * d, *last = hidden + hidden_floats;
     float *weights = last + (ptrdiff_t)batch * d;
@@ -358,7 +368,7 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     result = Py_NewRef(Py_None);
 done:
     free(scratch);
-    release(buffers, 4);
+    release(buffers, 5);
     return result;
 }
 
@@ -751,9 +761,10 @@ static PyMethodDef methods[] = {
      "add_transitions(out, users, n, indptr, indices, data, items, offsets, decay, weight): "
      "out (users, n) += weight * the transition scores of each user's recent items."},
     {"encode", py_encode, METH_VARARGS,
-     "encode(x, batch, offsets, weights, d, heads, ff, layers, eps, out): the encoder "
-     "forward pass over the unpadded rows of batch users (user b's from offsets[b] to "
-     "offsets[b + 1], int64); x (offsets[batch], d) is overwritten, out gets (batch, d)."},
+     "encode(x, batch, offsets, positions, max_len, weights, d, heads, ff, layers, eps, out): "
+     "the encoder forward pass over the unpadded item embeddings x of batch users (user b's "
+     "rows from offsets[b] to offsets[b + 1], int64), position embeddings (max_len, d) added "
+     "here; x (offsets[batch], d) is overwritten, out gets (batch, d)."},
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(x, rows, K, panels, N, out): out (rows, N) = x (rows, K) @ w (K, N), w packed "
      "as (ceil(N / 64), K, 64) panels of 64 columns."},

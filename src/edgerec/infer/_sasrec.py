@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from itertools import accumulate
 
 import numpy as np
 
@@ -173,18 +174,14 @@ class SASRecEncoder:
         """The compiled forward pass over the histories' unpadded rows, one after another."""
         assert native is not None and self._packed is not None
         # An empty history is encoded as item 0 alone (`encode` zeroes its row).
-        sizes = np.maximum(lengths, 1)
-        offsets = np.zeros(len(cut) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        items = np.concatenate([h if len(h) else _ITEM_ZERO for h in cut]).astype(np.int64)
-        # Each history's last item sits at the last position, as in the padded layout.
-        positions = np.arange(len(items)) + np.repeat(self.max_len - offsets[1:], sizes)
+        sizes = [length or 1 for length in lengths]
+        offsets = np.fromiter(accumulate(sizes, initial=0), np.int64, len(sizes) + 1)
+        items = np.concatenate([h if len(h) else _ITEM_ZERO for h in cut])
         x = to_float32(self.item_embeddings[items])
-        x += self.w["pos_emb"][positions]
         out = np.empty((len(cut), self.dim), dtype=np.float32)
         native.encode(
-            x, len(cut), offsets, self._packed, self.dim, self.num_heads, self.ff,
-            self.num_layers, LN_EPS, out,
+            x, len(cut), offsets, self.w["pos_emb"], self.max_len, self._packed, self.dim,
+            self.num_heads, self.ff, self.num_layers, LN_EPS, out,
         )  # fmt: skip
         return out
 
