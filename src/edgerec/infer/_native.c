@@ -475,7 +475,8 @@ AVX2 __attribute__((always_inline)) static inline void half_tile_avx2(
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int q = 0; q < Q; q++) {
         __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(width - 8 * q), lane);
-        for (int r = 0; r < R; r++) _mm256_maskstore_ps(out + r * out_stride + 8 * q, keep, acc[r][q]);
+        for (int r = 0; r < R; r++)
+            _mm256_maskstore_ps(out + r * out_stride + 8 * q, keep, acc[r][q]);
     }
 }
 
