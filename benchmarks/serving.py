@@ -10,7 +10,8 @@ open-loop latency at 50% and 80% of edgerec's maximum, then process start -> fir
 Hello world runs under SCHED_BATCH, as `edgerec serve` does by default (`batch_scheduling`), and
 once more under the default policy for the record.
 Needs wrk (apt-get install wrk), gcc (the open-loop client is C: `_openloop.c`) and the `train`
-extra plus fastapi/uvicorn for the reference.
+extra plus fastapi/uvicorn for the reference. Every shopper has a 10-event history;
+`--history 1-50` gives them 1 to 50 events instead (the serving cap), as real shoppers vary.
 Prints a table; asserts nothing.
 """
 
@@ -45,22 +46,40 @@ SERVER_CORE, LOAD_CORE = 0, 1
 CONNECTIONS = [16, 32, 64]
 
 
-def seed_store(database: Path, artifact: Path, users: int) -> None:
-    """Give ``users`` shoppers a 10-event history over the artifact's catalog."""
+def seed_store(
+    database: Path, artifact: Path, users: int, lengths: tuple[int, int] = (10, 10)
+) -> None:
+    """Give ``users`` shoppers a history over the artifact's catalog, of ``lengths[0]`` to
+    ``lengths[1]`` events (uniformly; 10 each by default)."""
     import numpy as np
 
     model = load_artifact(artifact)
     rng = np.random.default_rng(0)
     initialise(database)
     ids = model.vocab.ids
+    low, high = lengths
     events = [
         Event(f"u{user}", ids[int(i)], "view", float(step))
         for user in range(users)
-        for step, i in enumerate(rng.integers(0, len(ids), 10))
+        for step, i in enumerate(
+            rng.integers(0, len(ids), low if low == high else int(rng.integers(low, high + 1)))
+        )
     ]
     writer = EventWriter(database)
     writer.append(events).result()
     writer.close()
+
+
+def history_lengths(text: str) -> tuple[int, int]:
+    """ "10" -> (10, 10), "1-50" -> (1, 50); argparse reports anything else."""
+    low, _, high = text.partition("-")
+    try:
+        lengths = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or A-B, got {text!r}") from None
+    if not 1 <= lengths[0] <= lengths[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= A <= B, got {text!r}")
+    return lengths
 
 
 def compile_package() -> None:
@@ -174,6 +193,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument(
+        "--history",
+        type=history_lengths,
+        default=(10, 10),
+        help="events per shopper: N, or A-B for uniformly A to B (default 10)",
+    )
+    parser.add_argument(
         "--connections",
         type=int,
         nargs="+",
@@ -188,7 +213,7 @@ def main() -> None:
     compile_package()
     work = Path(tempfile.mkdtemp(prefix="edgerec-bench-"))
     database = work / "events.sqlite3"
-    seed_store(database, args.artifact, USERS)
+    seed_store(database, args.artifact, USERS, args.history)
     script = lua_script(work, USERS)
     rows = []
     python = sys.executable
