@@ -71,7 +71,7 @@ def seed_store(
 
 
 def history_lengths(text: str) -> tuple[int, int]:
-    """ "10" -> (10, 10), "1-50" -> (1, 50); argparse reports anything else."""
+    """N as (N, N), A-B as (A, B): the range of events per shopper; argparse reports errors."""
     low, _, high = text.partition("-")
     try:
         lengths = (int(low), int(high or low))
