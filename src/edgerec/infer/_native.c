@@ -101,6 +101,18 @@ CLONES static void linear(const float *x, ptrdiff_t x_stride, int rows, int K, c
     }
 }
 
+/* e^f for f = x - n ln 2 (ln 2 in two parts, so f keeps its low bits), as the Taylor
+ * polynomial of `degree` (a constant after inlining, so the loop unrolls). */
+INLINE vf exp_taylor(vf x, vf n, int degree) {
+    static const float inverse_factorial[] = {
+        1.0f, 1.0f, 1.0f / 2.0f, 1.0f / 6.0f, 1.0f / 24.0f, 1.0f / 120.0f, 1.0f / 720.0f,
+        1.0f / 5040.0f};
+    vf f = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
+    vf p = splat(inverse_factorial[degree]);
+    for (int k = degree - 1; k >= 0; k--) p = p * f + inverse_factorial[k];
+    return p;
+}
+
 /* exp on LANES floats: 2^n * e^f with f in [0, ln 2), a degree-7 Taylor polynomial for e^f
  * (relative error about 1e-6). Inputs below -87 give 0 (as exp underflows), above 88 give
  * exp(88), a normal float: GELU only needs exp of large arguments to be large. */
@@ -112,16 +124,7 @@ INLINE vf vexp(vf x) {
     vf t = x * 1.44269504088896341f;
     vi n = __builtin_convertvector(t, vi);
     n += (__builtin_convertvector(n, vf) > t); /* truncation -> floor: true is -1 */
-    vf nf = __builtin_convertvector(n, vf);
-    vf f = x - nf * 0.693145751953125f - nf * 1.428606765330187e-06f;
-    vf p = splat(1.0f / 5040.0f);
-    p = p * f + 1.0f / 720.0f;
-    p = p * f + 1.0f / 120.0f;
-    p = p * f + 1.0f / 24.0f;
-    p = p * f + 1.0f / 6.0f;
-    p = p * f + 0.5f;
-    p = p * f + 1.0f;
-    p = p * f + 1.0f;
+    vf p = exp_taylor(x, __builtin_convertvector(n, vf), 7);
     vi bits = (n + 127) << 23;
     vf scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -140,14 +143,7 @@ INLINE vf vexp_nonpositive(vf x) {
     vf shifted = x * 1.44269504088896341f + round;
     vf nf = shifted - round;
     vi n = (vi)shifted - (vi)round;
-    vf f = x - nf * 0.693145751953125f - nf * 1.428606765330187e-06f;
-    vf p = splat(1.0f / 720.0f);
-    p = p * f + 1.0f / 120.0f;
-    p = p * f + 1.0f / 24.0f;
-    p = p * f + 1.0f / 6.0f;
-    p = p * f + 0.5f;
-    p = p * f + 1.0f;
-    p = p * f + 1.0f;
+    vf p = exp_taylor(x, nf, 6);
     return pick(underflow, splat(0.0f), p * (vf)((n + 127) << 23));
 }
 
