@@ -141,7 +141,7 @@ def test_panel_product_matches_numpy(rows: int, items: int) -> None:
     exact = table.astype(np.float16).astype(np.float32)
     wide = np.empty_like(out)
     native.matmul(users, rows, 24, packed_panels(exact), items, wide)
-    # Both ways of widening: in registers (AVX-512) and a panel at a time (everywhere).
+    # Both ways of widening: in registers (AVX-512; AVX2 up to 4 rows) and a panel at a time.
     for direct in (True, False):
         half = np.full_like(out, np.nan)
         panels = packed_panels(exact, dtype=np.float16)

@@ -581,8 +581,8 @@ done:
 /* matmul and matmul_half: the item table as (ceil(N / PANEL), K, PANEL) panels of float32, or
  * of float16: converted in registers with AVX-512 or, up to 4 rows, AVX2
  * (half_product_for_cpu), elsewhere widened one panel at a time into a scratch block that
- * stays in L1 while every row reads it. Half the bytes per item: a lone user's product reads the table at about half the cost
- * (the table, not the arithmetic, bounds small batches). */
+ * stays in L1 while every row reads it. Half the bytes per item: a lone user's product reads
+ * the table at about half the cost (the table, not the arithmetic, bounds small batches). */
 static PyObject *product(PyObject *args, int half) {
     PyObject *x_obj, *w_obj, *out_obj;
     int rows, K, N, direct = 1;
