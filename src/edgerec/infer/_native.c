@@ -125,10 +125,7 @@ INLINE vf vexp(vf x) {
     vi n = __builtin_convertvector(t, vi);
     n += (__builtin_convertvector(n, vf) > t); /* truncation -> floor: true is -1 */
     vf p = exp_taylor(x, __builtin_convertvector(n, vf), 7);
-    vi bits = (n + 127) << 23;
-    vf scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return pick(underflow, splat(0.0f), p * scale);
+    return pick(underflow, splat(0.0f), p * (vf)((n + 127) << 23));
 }
 
 /* exp for a softmax, whose arguments are scores minus their row's maximum, so never above 0:
@@ -522,19 +519,24 @@ AVX2 static void product_half_avx2(const float *x, int rows, int K, const uint16
 
 typedef void (*HalfProduct)(const float *, int, int, const uint16_t *, int, float *);
 
-/* The float16 product that converts in registers on this CPU, or NULL. (Each keeps its own
- * loop over the panels: called per panel through a pointer, GCC kept the AVX2 lone-row tile's
- * accumulators on the stack, and one user's product went from ~40 to ~68 us.) */
-static HalfProduct half_product_for_cpu(void) {
+/* The float16 product that converts in registers on this CPU for `rows` rows, or NULL: then
+ * the panels are widened one at a time. (Each keeps its own loop over the panels: called per
+ * panel through a pointer, GCC kept the AVX2 lone-row tile's accumulators on the stack, and
+ * one user's product went from ~40 to ~68 us.) */
+static HalfProduct half_product_for_cpu(int rows) {
     if (__builtin_cpu_supports("avx512f")) return product_half_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+    /* With AVX2, every 4 rows convert each vector of halves again: 10 vector operations per 8
+     * multiply-adds, where a panel widened once into L1 serves all rows with 8 and a fraction.
+     * From 5 rows on that wins on a Zen 3 core (16 users x 12,101 items: 68-75 -> 55-58 us
+     * per user; 4 rows: 69-70 against 79-81). AVX-512 was not measured: unchanged there. */
+    if (rows <= 4 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("f16c"))
         return product_half_avx2;
     return NULL;
 }
 
-/* The converter of a kind (0 portable, 1 F16C) when this CPU runs it, else NULL. AVX-512 and
- * AVX2 CPUs convert inside the product instead (half_product_for_cpu). */
+/* The converter of a kind (0 portable, 1 F16C) when this CPU runs it, else NULL. AVX-512 CPUs
+ * and AVX2 ones for up to 4 rows convert inside the product instead (half_product_for_cpu). */
 static Widen widen_of_kind(int kind) {
     if (kind == 1)
         return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx") ? halves_f16c
@@ -604,12 +606,7 @@ static PyObject *product(PyObject *args, int half) {
     const float *x = buffers[0].view.buf;
     float *out = buffers[2].view.buf;
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-    HalfProduct in_registers = half && direct ? half_product_for_cpu() : NULL;
-    /* With AVX2, every 4 rows convert each vector of halves again: 10 vector operations per 8
-     * multiply-adds, where a panel widened once into L1 serves all rows with 8 and a fraction.
-     * From 5 rows on that wins on a Zen 3 core (16 users x 12,101 items: 68-75 -> 55-58 us
-     * per user; 4 rows: 69-70 against 79-81). AVX-512 was not measured: unchanged there. */
-    if (in_registers == product_half_avx2 && rows > 4) in_registers = NULL;
+    HalfProduct in_registers = half && direct ? half_product_for_cpu(rows) : NULL;
     if (in_registers) {
         Py_BEGIN_ALLOW_THREADS;
         in_registers(x, rows, K, buffers[1].view.buf, N, out);
