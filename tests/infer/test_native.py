@@ -14,9 +14,12 @@ from edgerec.infer import SASRecEncoder, TransitionScorer, _kernels, _scorers, s
 from edgerec.infer._half import packed_panels
 from edgerec.infer._kernels import native
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("EDGEREC_NATIVE") == "0", reason="compiled kernels turned off"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("EDGEREC_NATIVE") == "0", reason="compiled kernels turned off"
+    ),
+    pytest.mark.usefixtures("each_build"),
+]
 
 
 def random_encoder(dim: int, heads: int, layers: int, items: int = 50) -> SASRecEncoder:
@@ -41,7 +44,13 @@ def test_the_extension_is_built() -> None:
     # The supported install compiles it; without it serving silently takes the slower path.
     from edgerec.infer import _native
 
-    assert native is (_native if _native.vectorized() else None)
+    chosen = _kernels._load()  # what the library loaded (the fixture patches `native`)
+    if _native.wide():  # an AVX-512 CPU: the 16-float build serves
+        from edgerec.infer import _native512
+
+        assert chosen is _native512
+    else:
+        assert chosen is (_native if _native.vectorized() else None)
 
 
 def test_kernels_whose_vectors_do_not_fit_the_cpu_are_not_used() -> None:
@@ -51,7 +60,7 @@ def test_kernels_whose_vectors_do_not_fit_the_cpu_are_not_used() -> None:
     assert _kernels.usable(wide) is None
 
 
-# Widths that are and are not multiples of the kernels' 8-float vectors.
+# Widths that are and are not multiples of the kernels' vectors (8 or 16 floats).
 @pytest.mark.parametrize(("dim", "heads", "layers"), [(64, 2, 2), (24, 2, 1), (20, 4, 3)])
 def test_encoder_matches_numpy(dim: int, heads: int, layers: int) -> None:
     encoder = random_encoder(dim, heads, layers)

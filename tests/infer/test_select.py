@@ -13,9 +13,12 @@ from edgerec.infer._kernels import native
 from edgerec.serve import _topk
 from edgerec.serve._topk import ANY_CATEGORY, top_k_filtered
 
-pytestmark = pytest.mark.skipif(
-    native is None or os.environ.get("EDGEREC_NATIVE") == "0", reason="compiled kernels off"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        native is None or os.environ.get("EDGEREC_NATIVE") == "0", reason="compiled kernels off"
+    ),
+    pytest.mark.usefixtures("each_build"),
+]
 
 
 def filtered_both_ways(

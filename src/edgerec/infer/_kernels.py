@@ -1,5 +1,6 @@
 """The compiled kernels (``_native.c``), or None where they were not built, are turned off, or
-would be slower than numpy on this CPU.
+would be slower than numpy on this CPU. On AVX-512 CPUs, their 16-float build
+(``_native512``, see ``_native.h``) where it was built.
 
 The extension is optional: an install without a C compiler serves with numpy alone, the same
 model to float32 rounding. ``EDGEREC_NATIVE=0`` turns the kernels off, for comparison runs.
@@ -25,12 +26,23 @@ def _load() -> ModuleType | None:
         from edgerec.infer import _native
     except ImportError:
         return None
-    return usable(_native)
+    return widest(usable(_native))
 
 
 def usable(module: ModuleType) -> ModuleType | None:
     """``module`` if this CPU runs a build of it that fits its vector registers, else None."""
     return module if module.vectorized() else None
+
+
+def widest(module: ModuleType | None) -> ModuleType | None:
+    """The 16-float build instead of ``module`` where this CPU runs it and it was built."""
+    if module is None or not module.wide():
+        return module
+    try:
+        from edgerec.infer import _native512
+    except ImportError:
+        return module
+    return _native512
 
 
 native = _load()

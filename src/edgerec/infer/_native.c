@@ -19,7 +19,9 @@
  * every multiply-add: there 4 rows take 2 vectors at a time. A lone row keeps 4 (4 sums in
  * flight, where 2 would wait on the multiply-add latency). */
 static int wide_tiles(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(WIDE_BUILD)
+    return 1;
+#elif defined(__x86_64__) && defined(__GNUC__)
     static int known = -1;
     if (known < 0) known = __builtin_cpu_supports("avx512f");
     return known;
@@ -775,10 +777,21 @@ static PyObject *py_vectorized(PyObject *self, PyObject *args) {
     Py_RETURN_TRUE;
 }
 
+/* wide(): whether this CPU runs the 16-float build, edgerec.infer._native512 (x86-64-v4).
+ * Asked of this module: the wide one may use AVX-512 anywhere, its import included. */
+static PyObject *py_wide(PyObject *self, PyObject *args) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    if (__builtin_cpu_supports("x86-64-v4")) Py_RETURN_TRUE;
+#endif
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"vectorized", py_vectorized, METH_NOARGS,
      "vectorized(): whether this CPU runs a build of the kernels that fits its vector "
      "registers (x86-64: AVX2 and FMA); where not, numpy is faster."},
+    {"wide", py_wide, METH_NOARGS,
+     "wide(): whether this CPU runs the 16-float build of the kernels (_native512)."},
     {"softmax", py_softmax, METH_VARARGS,
      "softmax(scores, rows, n): row-wise softmax of a (rows, n) float32 buffer, in place."},
     {"add_transitions", py_add_transitions, METH_VARARGS,
@@ -816,7 +829,14 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+#if defined(EDGEREC_WIDE)
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "edgerec.infer._native512",
+                                    "Compiled kernels, 16-float vectors.", -1, methods};
+
+PyMODINIT_FUNC PyInit__native512(void) { return PyModule_Create(&module); }
+#else
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "edgerec.infer._native",
                                     "Compiled encoder and scoring kernels.", -1, methods};
 
 PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+#endif

@@ -2,6 +2,7 @@
 from typing_extensions import Buffer
 
 def vectorized() -> bool: ...
+def wide() -> bool: ...
 def encode(
     x: Buffer,
     batch: int,

@@ -84,6 +84,7 @@ INLINE int any(vi m) {
     m |= __builtin_shuffle(m, FOLD1);
     m |= __builtin_shuffle(m, FOLD2);
     if (FOLDS > 2) m |= __builtin_shuffle(m, FOLD3);
+    if (FOLDS > 3) m |= __builtin_shuffle(m, FOLD4);
     return m[0] != 0;
 }
 
@@ -103,6 +104,7 @@ INLINE float hmax(vf v) {
     v = vmax(v, __builtin_shuffle(v, FOLD1));
     v = vmax(v, __builtin_shuffle(v, FOLD2));
     if (FOLDS > 2) v = vmax(v, __builtin_shuffle(v, FOLD3));
+    if (FOLDS > 3) v = vmax(v, __builtin_shuffle(v, FOLD4));
     return v[0];
 }
 
