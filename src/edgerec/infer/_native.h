@@ -36,6 +36,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(WIDE_BUILD)
+#include <immintrin.h>
+#endif
 
 #if defined(WIDE_BUILD)
 #define CLONES /* the whole build is for one CPU level */
@@ -100,6 +103,14 @@ INLINE float hsum(vf v) {
 
 /* Lanes of a where mask is set (-1), of b elsewhere; casts between vector types keep bits. */
 INLINE vf pick(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+
+/* The larger of a and b in each lane, b where either is NaN. GCC builds the portable form as
+ * a chain of three instructions; AVX-512's vmaxps gives the same results in one. */
+#if defined(WIDE_BUILD)
+INLINE vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
+#else
+INLINE vf vmax(vf a, vf b) { return pick(a > b, a, b); }
+#endif
 
 /* IEEE half-precision bits (the low 16 bits of each lane) as floats, exact for every input:
  * normal numbers rebiased, subnormals scaled, infinities and NaN kept. */

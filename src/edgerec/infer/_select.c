@@ -78,15 +78,21 @@ static void drain(Best *best) {
     qsort(best->heap, (size_t)best->size, sizeof(Entry), best_first);
 }
 
-INLINE vf vmax(vf a, vf b) { return pick(a > b, a, b); }
-
-INLINE int any(vi m) {
+/* Whether any lane of v is >= bar (NaN lanes never are). */
+#if defined(WIDE_BUILD)
+INLINE int any_reaching(vf v, float bar) { /* one comparison into a mask, not nine steps */
+    return _mm512_cmp_ps_mask(v, _mm512_set1_ps(bar), _CMP_GE_OQ) != 0;
+}
+#else
+INLINE int any_reaching(vf v, float bar) {
+    vi m = v >= bar;
     m |= __builtin_shuffle(m, FOLD1);
     m |= __builtin_shuffle(m, FOLD2);
     if (FOLDS > 2) m |= __builtin_shuffle(m, FOLD3);
     if (FOLDS > 3) m |= __builtin_shuffle(m, FOLD4);
     return m[0] != 0;
 }
+#endif
 
 /* Every score of items outside category `code` becomes -inf. */
 CLONES static void keep_category(float *row, ptrdiff_t n, const int32_t *categories, int32_t code) {
@@ -138,7 +144,7 @@ CLONES static void scan_row(const float *row, ptrdiff_t n, Best *best, float *ma
         for (ptrdiff_t i = b * block; i < end; i += LANES) {
             float bar = best->size < best->k ? floor : best->heap[0].score;
             /* Lanes that can't enter the heap: scores below the bar (NaN lanes never do). */
-            if (i + LANES <= end && !any(load(row + i) >= bar)) continue;
+            if (i + LANES <= end && !any_reaching(load(row + i), bar)) continue;
             for (ptrdiff_t j = i; j < i + LANES && j < end; j++) {
                 bar = best->size < best->k ? floor : best->heap[0].score;
                 if (row[j] >= bar) offer(best, row[j], j);
