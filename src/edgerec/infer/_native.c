@@ -195,10 +195,30 @@ INLINE float dot(const float *a, const float *b, int n) {
     return s;
 }
 
-INLINE void axpy(float alpha, const float *x, float *y, int n) {
-    int i = 0;
-    for (; i + LANES <= n; i += LANES) store(y + i, load(y + i) + alpha * load(x + i));
-    for (; i < n; i++) y[i] += alpha * x[i];
+/* out (n floats, zero on entry) += the sum over j in [first, last] of scale * weights[j] times
+ * row j of x (row stride `stride`), rows in order. A head of up to 4 whole vectors (every
+ * default model's) sums in registers: added through memory, each row's update waited on the
+ * previous one's store, and that chain was the encoder's costliest store (perf, AVX-512). */
+INLINE void weighted_rows(const float *weights, int first, int last, float scale,
+                          const float *x, ptrdiff_t stride, float *out, int n) {
+    if (n % LANES == 0 && n <= 4 * LANES) {
+        int vectors = n / LANES;
+        vf acc[4] = {splat(0.0f), splat(0.0f), splat(0.0f), splat(0.0f)};
+        for (int j = first; j <= last; j++) {
+            vf alpha = splat(weights[j] * scale);
+            for (int v = 0; v < 4; v++)
+                if (v < vectors) acc[v] += alpha * load(x + j * stride + v * LANES);
+        }
+        for (int v = 0; v < vectors; v++) store(out + v * LANES, acc[v]);
+        return;
+    }
+    for (int j = first; j <= last; j++) {
+        float alpha = weights[j] * scale;
+        const float *row = x + j * stride;
+        int i = 0;
+        for (; i + LANES <= n; i += LANES) store(out + i, load(out + i) + alpha * load(row + i));
+        for (; i < n; i++) out[i] += alpha * row[i];
+    }
 }
 
 /* Causal attention of one user. Queries: `queries` rows of q (row stride q_stride), the last
@@ -223,9 +243,8 @@ CLONES static void attend(const float *q, ptrdiff_t q_stride, int queries, const
             }
             float total = 0.0f;
             for (int j = pad; j <= t; j++) total += weights[j] = expf(weights[j] - peak);
-            float inv = 1.0f / total;
-            for (int j = pad; j <= t; j++)
-                axpy(weights[j] * inv, kv + j * kv_stride + d + h * size, out + h * size, size);
+            weighted_rows(weights, pad, t, 1.0f / total, kv + d + h * size, kv_stride,
+                          out + h * size, size);
         }
     }
 }
