@@ -98,6 +98,11 @@ class ArrayVocabulary:
     def ids(self) -> list[str]:
         return [value.decode() for value in self._ids.tolist()]
 
+    @property
+    def utf8_ids(self) -> np.ndarray:
+        """The ids in dense-index order as fixed-width UTF-8 (NUL-padded: no id holds a NUL)."""
+        return self._ids
+
     def positions(self, external_ids: Iterable[str]) -> np.ndarray:
         """Dense index of every id, -1 where unknown (same length and order as the input)."""
         if self._small is not None:

@@ -861,6 +861,12 @@ static PyMethodDef methods[] = {
      "rescore(table, items, d, vector, candidates, dropped, categories, code, k, ids, scores): "
      "the k best candidates by their float16 rows' product with vector, skipping dropped ids "
      "and (code != -1) other categories; returns how many were found."},
+    {"render", py_render, METH_VARARGS,
+     "render(columns, rows, width, counts, scores, ids, id_width, items, suffixes, offsets, "
+     "source): the JSON items array of each row as bytes: its first counts[r] columns (int64, "
+     "rows x width), each as {\"item_id\", \"score\", \"source\"} and the item's suffix "
+     "bytes (suffixes[offsets[i]:offsets[i + 1]], none when offsets is None). ids: items "
+     "fixed-width UTF-8 ids (NUL-padded); scores: a JSON array of rows * width numbers."},
     {NULL, NULL, 0, NULL},
 };
 

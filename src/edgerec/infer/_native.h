@@ -169,5 +169,7 @@ int raise_for(int status, const char *message);
 PyObject *py_top_k(PyObject *self, PyObject *args);
 PyObject *py_ivf_scan(PyObject *self, PyObject *args);
 PyObject *py_rescore(PyObject *self, PyObject *args);
+/* Rendering of _render.c. */
+PyObject *py_render(PyObject *self, PyObject *args);
 
 #endif

@@ -12,16 +12,16 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from edgerec.artifact import load_artifact
 from edgerec.errors import ArtifactError
 from edgerec.serve import _metrics as metrics
+from edgerec.serve._answer import MODEL, Answer
 from edgerec.serve._batch import Coalescer
 from edgerec.serve._cache import Cache, NullCache, ProcessCache, RedisCache
-from edgerec.serve._engine import MODEL, Engine, Query, Ranked
+from edgerec.serve._engine import Engine, Query
 from edgerec.serve._history import HistoryCache
 from edgerec.serve._http import (
     HTTPError,
@@ -71,7 +71,7 @@ class App:
         self.engine: Engine | None = None
         self.cache: Cache = NullCache()
         self.local = ProcessCache(settings.process_cache_size)
-        self._batcher: tuple[Engine, Coalescer[Query, list[Ranked]]] | None = None
+        self._batcher: tuple[Engine, Coalescer[Query, Answer]] | None = None
         self.overloaded = False
         self.inflight = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -396,7 +396,7 @@ class App:
         return 200, orjson.dumps({"ok": True, "redis_keys_deleted": deleted})
 
     # ---- helpers ---------------------------------------------------------------------------
-    async def _recommend(self, engine: Engine, query: Query) -> list[Ranked]:
+    async def _recommend(self, engine: Engine, query: Query) -> Answer:
         """Through the engine's coalescer: concurrent requests are scored as one batch."""
         if self._batcher is None or self._batcher[0] is not engine:
             # A new engine (start or reload): a fresh coalescer bound to it.
@@ -427,29 +427,18 @@ class App:
             self.local.set(key, body)
         return body
 
-    def _answer(self, ranked: list[Ranked], extra: dict[str, str]) -> bytes:
+    def _answer(self, answer: Answer, extra: dict[str, str]) -> bytes:
         assert self.engine is not None
-        items = []
-        for entry in ranked:
-            item: dict[str, Any] = {
-                "item_id": entry.item_id,
-                "score": entry.score,
-                "source": entry.source,
-            }
-            described = self.engine.describe(entry.item_id)
-            if described is not None:
-                item["name"], item["category"] = described
-            items.append(item)
-        source = ranked[0].source if ranked else MODEL
-        if source != MODEL:
-            metrics.TALLY.count(metrics.fallback_counter(source))
+        if answer.source != MODEL:
+            metrics.TALLY.count(metrics.fallback_counter(answer.source))
         return orjson.dumps(
             {
                 "ok": True,
                 **extra,
                 "model_version": self.engine.version,
-                "source": source,
-                "items": items,
+                "source": answer.source,
+                # Rendered by the engine for the whole batch (see edgerec.serve._answer).
+                "items": orjson.Fragment(answer.json),
             }
         )
 

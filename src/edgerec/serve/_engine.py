@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from edgerec.artifact import LoadedModel, artifact_digest
 from edgerec.infer import SASRecScorer, gather_float32, row_blocks, to_float32
 from edgerec.infer._kernels import native
+from edgerec.serve._answer import MODEL, Answer, Ranked, Renderer
 from edgerec.serve._topk import (
     ANY_CATEGORY,
     filter_row,
@@ -20,7 +20,6 @@ from edgerec.serve._topk import (
     top_k_rows,
 )
 
-MODEL = "model"
 # Candidates fetched from the ANN index per request (at least 4k) before exact rescoring and
 # filtering. With 12 probes and 200 candidates: recall@100 0.97 against exact search at 1M
 # generated items (benchmarks/ann.py).
@@ -45,13 +44,6 @@ _UNKNOWN_CATEGORY = -2
 # Stands for a history not resolved yet, until `Engine._known` fills its place.
 _NOTHING = np.zeros(0, dtype=np.int32)
 _NOTHING.setflags(write=False)
-
-
-class Ranked(NamedTuple):
-    # A tuple, not a frozen dataclass: ten are built per answer, at a third of the cost.
-    item_id: str
-    score: float | None
-    source: str
 
 
 class Query(NamedTuple):
@@ -91,7 +83,7 @@ class Engine:
         item_codes = [self._category_code[category] for _, category in catalog.values()]
         codes[positions[known]] = np.asarray(item_codes, dtype=np.int32)[known]
         self._item_category = codes
-        self._catalog = catalog
+        self._renderer = Renderer(model.vocab, catalog)
         sequential = getattr(model.scorer, "sequential", model.scorer)
         self._sequential = sequential if isinstance(sequential, SASRecScorer) else None
         # A plain ndarray view of the (memory-mapped) table: np.memmap indexing runs Python
@@ -125,7 +117,7 @@ class Engine:
         return category in self._category_code
 
     def describe(self, item_id: str) -> tuple[str, str] | None:
-        return self._catalog.get(item_id)
+        return self._renderer.describe(item_id)
 
     def recommend(
         self,
@@ -134,11 +126,11 @@ class Engine:
         exclude: Sequence[str] = (),
         category: str | None = None,
         candidates: Sequence[str] | None = None,
-    ) -> list[Ranked]:
+    ) -> Answer:
         """Top-``k`` items for one history; see `recommend_many`."""
         return self.recommend_many([Query(history, k, exclude, category, candidates)])[0]
 
-    def recommend_many(self, queries: Sequence[Query]) -> list[list[Ranked]]:
+    def recommend_many(self, queries: Sequence[Query]) -> list[Answer]:
         """Answers for several queries, their users encoded and scored in one matrix product.
 
         Seen and excluded items never come back. With ``candidates``, only those are ranked
@@ -147,7 +139,7 @@ class Engine:
         """
         known = self._known(queries)
         banned = self.vocab.lookup_many([query.exclude for query in queries])
-        answers: list[list[Ranked] | None] = [None] * len(queries)
+        answers: list[Answer | None] = [None] * len(queries)
         personal = [row for row, history in enumerate(known) if len(history)]
         if self.model.ann is not None and self._sequential is not None:
             direct = [row for row in personal if queries[row].candidates is None]
@@ -180,7 +172,7 @@ class Engine:
                 rows = fallback[start : start + step]
                 matrix = np.broadcast_to(counts, (len(rows), len(counts))).copy()
                 self._finish_many(matrix, rows, queries, known, banned, POPULAR, answers)
-        return [answer or [] for answer in answers]
+        return [self._renderer.of([]) if answer is None else answer for answer in answers]
 
     def _known(self, queries: Sequence[Query]) -> list[np.ndarray]:
         """Each query's history as dense indices (its known items, in order): a shopper's kept
@@ -237,7 +229,7 @@ class Engine:
         known: list[np.ndarray],
         banned: list[np.ndarray],
         source: str,
-        answers: list[list[Ranked] | None],
+        answers: list[Answer | None],
     ) -> None:
         """Filters (seen, excluded, category, candidates) and top-k over one score row per
         query (``matrix[i]`` answers ``queries[rows[i]]``); the rows without candidates in one
@@ -288,19 +280,11 @@ class Engine:
         kept: Sequence[int],
         ks: Sequence[int],
         source: str,
-    ) -> list[list[Ranked]]:
+    ) -> list[Answer]:
         """Answers from top-k rows (`top_k_filtered` output), the i-th cut to ``ks[i]`` items
-        and to its ``kept[i]`` unfiltered ones, which sort first. One id lookup and one float
-        conversion for all rows, then a slice per row."""
-        width = columns.shape[1]
-        ids = self.vocab.external(columns.reshape(-1))
-        scores = best.reshape(-1).tolist()
-        out = []
-        for row, (count, k) in enumerate(zip(kept, ks, strict=True)):
-            start = row * width
-            end = start + min(count, k)
-            out.append(_answer_list(ids[start:end], scores[start:end], source))
-        return out
+        and to its ``kept[i]`` unfiltered ones, which sort first: one rendering for all rows."""
+        counts = [min(count, k) for count, k in zip(kept, ks, strict=True)]
+        return self._renderer.answers(columns, best, counts, source)
 
     @functools.cached_property
     def _popular_head(self) -> tuple[np.ndarray, np.ndarray]:
@@ -310,7 +294,7 @@ class Engine:
         columns, best = top_k_rows(counts[None], _POPULAR_HEAD)
         return columns[0], best[0]
 
-    def _popular(self, query: Query, banned: np.ndarray) -> list[Ranked] | None:
+    def _popular(self, query: Query, banned: np.ndarray) -> Answer | None:
         """A new shopper's answer from the popular head, or None when the filters leave fewer
         than k there (a full pass then ranks the whole catalog)."""
         items, counts = self._popular_head
@@ -341,7 +325,7 @@ class Engine:
         known: np.ndarray,
         banned: np.ndarray,
         query: Query,
-    ) -> list[Ranked] | None:
+    ) -> Answer | None:
         """Top-k of one user's ANN candidates (``found``), rescored exactly; None when filters
         leave too few.
 
@@ -365,7 +349,7 @@ class Engine:
         best = np.argsort(-scores, kind="stable")[: query.k]
         return self._ranked(found[best], scores[best], MODEL)
 
-    def similar(self, item_id: str, k: int) -> list[Ranked] | None:
+    def similar(self, item_id: str, k: int) -> Answer | None:
         """Nearest items by embedding cosine (over ANN candidates when the artifact has an
         index), or by transition weight without embeddings."""
         index = self.vocab.get(item_id)
@@ -387,7 +371,7 @@ class Engine:
         scores[index] = -np.inf
         return self._top(np.asarray(scores, dtype=np.float32), k, MODEL)
 
-    def _similar_approximate(self, index: int, k: int) -> list[Ranked] | None:
+    def _similar_approximate(self, index: int, k: int) -> Answer | None:
         """`similar` through the ANN index: cosine over the candidates of the item's own
         vector, norms computed from the gathered rows (a full pass at 1M items costs ~100 ms of
         blocked event loop, and the norms of every item ~0.4 s on first use). None when the
@@ -404,20 +388,20 @@ class Engine:
         best = np.argsort(-scores, kind="stable")[:k]
         return self._ranked(found[best], scores[best], MODEL)
 
-    def _top(self, scores: np.ndarray, k: int, source: str) -> list[Ranked]:
+    def _top(self, scores: np.ndarray, k: int, source: str) -> Answer:
         nothing = np.zeros(0, dtype=np.int64)
         columns, best, kept = top_k_filtered(
             scores[None], k, [nothing], self._item_category, [ANY_CATEGORY]
         )
         return self._ranked_rows(columns, best, kept, [k], source)[0]
 
-    def _ranked(self, indices: np.ndarray, scores: np.ndarray, source: str) -> list[Ranked]:
-        """Dense indices and their scores (best first) as external-id answers."""
-        return _answer_list(self.vocab.external(indices), scores.tolist(), source)
+    def _ranked(self, indices: np.ndarray, scores: np.ndarray, source: str) -> Answer:
+        """Dense indices and their scores (best first) as an answer."""
+        return self._renderer.answers(indices[None], scores[None], [len(indices)], source)[0]
 
     def _rerank(
         self, scores: np.ndarray, candidates: Sequence[str], k: int, source: str, dropped: set[str]
-    ) -> list[Ranked]:
+    ) -> Answer:
         ranked: list[tuple[float, int, str]] = []
         unknown: list[str] = []
         distinct = [item for item in dict.fromkeys(candidates) if item not in dropped]
@@ -431,10 +415,4 @@ class Engine:
         ranked.sort()
         out = [Ranked(item, -negative, source) for negative, _, item in ranked]
         out += [Ranked(item, None, "unscored") for item in unknown]
-        return out[:k]
-
-
-def _answer_list(ids: list[str], scores: list[float], source: str) -> list[Ranked]:
-    """Answers from parallel lists, built in C: ``Ranked(...)`` runs Python code per item, and
-    a batch of 16 builds 160 of them."""
-    return list(map(tuple.__new__, repeat(Ranked), zip(ids, scores, repeat(source))))
+        return self._renderer.of(out[:k])
