@@ -10,7 +10,8 @@
  * this module is not built): same layout of weights, same GELU formula, float32 throughout.
  * Sums run in a different order, so results agree to float32 rounding, not bit for bit.
  *
- * Selection (top-k, the ANN index scan) is in _select.c; shared helpers in _native.h.
+ * Selection (top-k, the ANN index scan) is in _select.c, the answers' JSON in _render.c;
+ * shared helpers in _native.h, the 16-float AVX-512 build in _native512.c.
  */
 #include "_native.h"
 
