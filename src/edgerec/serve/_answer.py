@@ -83,17 +83,26 @@ class Answer(Sequence[Ranked]):
 
 class Renderer:
     """Renders answers over one vocabulary and catalog: every item's id (the vocabulary's
-    fixed-width UTF-8 array) and, for catalog items, its ``,"name":...,"category":...``."""
+    fixed-width UTF-8 array) and, for catalog items, its ``,"name":...,"category":...``.
+    ``positions``: each catalog item's dense index, -1 where unknown (`Vocabulary.positions`
+    of the catalog, which the engine has already looked up)."""
 
-    def __init__(self, vocab: ArrayVocabulary, catalog: Mapping[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        vocab: ArrayVocabulary,
+        catalog: Mapping[str, tuple[str, str]],
+        positions: np.ndarray | None = None,
+    ) -> None:
         self.vocab = vocab
         self._catalog = catalog
         self._ids = vocab.utf8_ids
         self._suffixes = b""
         self._offsets: np.ndarray | None = None
         if catalog:
+            if positions is None:
+                positions = vocab.positions(catalog)
             suffixes = [b""] * len(vocab)
-            for item, position in zip(catalog, vocab.positions(catalog).tolist(), strict=True):
+            for item, position in zip(catalog, positions.tolist(), strict=True):
                 if position >= 0:
                     name, category = catalog[item]
                     suffixes[position] = (
@@ -140,8 +149,7 @@ class Renderer:
 
     def _render_row(self, columns: np.ndarray, scores: list[float], source: str) -> bytes:
         """The numpy-only rendering, and the reference of the compiled one (same bytes)."""
-        ids = self.vocab.external(columns)
-        return json_items([Ranked(*entry) for entry in zip(ids, scores, repeat(source))], self)
+        return json_items(ranked_list(self.vocab.external(columns), scores, source), self)
 
     def describe(self, item_id: str) -> tuple[str, str] | None:
         return self._catalog.get(item_id)

@@ -83,7 +83,7 @@ class Engine:
         item_codes = [self._category_code[category] for _, category in catalog.values()]
         codes[positions[known]] = np.asarray(item_codes, dtype=np.int32)[known]
         self._item_category = codes
-        self._renderer = Renderer(model.vocab, catalog)
+        self._renderer = Renderer(model.vocab, catalog, positions)
         sequential = getattr(model.scorer, "sequential", model.scorer)
         self._sequential = sequential if isinstance(sequential, SASRecScorer) else None
         # A plain ndarray view of the (memory-mapped) table: np.memmap indexing runs Python
@@ -115,9 +115,6 @@ class Engine:
 
     def known_category(self, category: str) -> bool:
         return category in self._category_code
-
-    def describe(self, item_id: str) -> tuple[str, str] | None:
-        return self._renderer.describe(item_id)
 
     def recommend(
         self,
