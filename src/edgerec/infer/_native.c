@@ -559,11 +559,20 @@ typedef void (*HalfProduct)(const float *, int, int, const uint16_t *, int, floa
  * panel through a pointer, GCC kept the AVX2 lone-row tile's accumulators on the stack, and
  * one user's product went from ~40 to ~68 us.) */
 static HalfProduct half_product_for_cpu(int rows) {
+#if defined(WIDE_BUILD)
+    /* On Intel cores a vector conversion takes the two ports the multiply-adds run on: the
+     * 4-row tile spends a third of them converting. From 32 rows a panel widened once into L1
+     * serves every row with the 16-float tile (Xeon, 2026-11-27, microseconds per user at
+     * 32 / 64 rows: 12,101 items 18.3 / 18.2 -> 16.6 / 16.3, 100k items 124.5 / 125.0 -> 98.7 /
+     * 94.7; from 8 to 24 rows converting in registers was as fast or faster). AMD's cores
+     * convert on other ports; not measured there, so unchanged. */
+    if (rows >= 32 && __builtin_cpu_is("intel")) return NULL;
+#endif
     if (__builtin_cpu_supports("avx512f")) return product_half_avx512;
     /* With AVX2, every 4 rows convert each vector of halves again: 10 vector operations per 8
      * multiply-adds, where a panel widened once into L1 serves all rows with 8 and a fraction.
      * From 5 rows on that wins on a Zen 3 core (16 users x 12,101 items: 68-75 -> 55-58 us
-     * per user; 4 rows: 69-70 against 79-81). AVX-512 was not measured: unchanged there. */
+     * per user; 4 rows: 69-70 against 79-81). */
     if (rows <= 4 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("f16c"))
         return product_half_avx2;
@@ -616,8 +625,8 @@ done:
 }
 
 /* matmul and matmul_half: the item table as (ceil(N / PANEL), K, PANEL) panels of float32, or
- * of float16: converted in registers with AVX-512 or, up to 4 rows, AVX2
- * (half_product_for_cpu), elsewhere widened one panel at a time into a scratch block that
+ * of float16: converted in registers with AVX-512 (on Intel, below 32 rows) or, up to 4 rows,
+ * AVX2 (half_product_for_cpu), elsewhere widened one panel at a time into a scratch block that
  * stays in L1 while every row reads it. Half the bytes per item: a lone user's product reads
  * the table at about half the cost (the table, not the arithmetic, bounds small batches). */
 static PyObject *product(PyObject *args, int half) {
