@@ -8,6 +8,7 @@ omission).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -33,6 +34,22 @@ def wrk_max_rps(
         # Goodput: a worker that sheds answers 503 fast; only 200s count as served.
         rate *= 1 - int(errors.group(1)) / int(total.group(1))
     return rate
+
+
+def steal_ms() -> dict[int, float]:
+    """Each CPU's steal time so far, in ms (Linux /proc/stat; empty elsewhere): time its
+    virtual CPU was ready but the host ran something else. 10 ms resolution."""
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return {}
+    steal = {}
+    for line in lines:
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and len(values) > 7:
+            steal[int(name[3:])] = int(values[7]) * tick_ms
+    return steal
 
 
 def _client() -> Path:
@@ -62,6 +79,15 @@ def open_loop_latency(
     the failures (other statuses, closed connections, no answer within 5 s of the last send);
     the client runs on ``core`` when given (the load generator's core, never the server's).
 
+    Also the client's own stalls (ms in all, the longest) and ``steady_p99``: the P99 of the
+    answers whose request did not fall due while the client was stalled (their share in
+    ``steady_share``). On a virtual machine the load core's virtual CPU is sometimes not run for
+    tens of ms; the requests due meanwhile go out late, together, and their latency counts from
+    when they were due: a P99 the server did not cause (seen on a Xeon VM, 2026-11-27: the
+    server's core idle through such gaps, no request reaching it). The server's core is
+    stolen the same way (one 3-user batch took 102 ms there, with no profiler sample in 100 of
+    them): each CPU's steal time during the run is in ``steal_ms_cpu<N>``.
+
     The client is C (`_openloop.c`): the asyncio client this replaced had a P99 floor of
     5-8 ms against a hello-world server at 2,000-8,000 RPS (its own scheduling), where the C
     client measures 0.5-2.7 ms in the same setting, so it hid the server's P99 under its own.
@@ -76,10 +102,13 @@ def open_loop_latency(
             # Unpinned, the scheduler could run the client on the server's core, and the
             # client's own CPU time then counted as server latency.
             command = ["taskset", "-c", str(core), *command]
+        before = steal_ms()
         output = subprocess.run(
             [*command, paths.name], capture_output=True, text=True, check=True
         ).stdout
-    _, _, failed, achieved, p50, p99, p999, _ = (float(v) for v in output.split())
+        after = steal_ms()
+    fields = [float(v) for v in output.split()]
+    _, _, failed, achieved, p50, p99, p999, _, stalled, longest, steady_p99, steady = fields
     return {
         "offered": rate,
         "achieved": achieved,
@@ -87,4 +116,9 @@ def open_loop_latency(
         "p50": p50,
         "p99": p99,
         "p999": p999,
+        "client_stalled_ms": stalled,
+        "client_longest_stall_ms": longest,
+        "steady_p99": steady_p99,
+        "steady_share": steady / max(1.0, fields[1]),
+        **{f"steal_ms_cpu{cpu}": after[cpu] - before.get(cpu, 0.0) for cpu in after},
     }

@@ -7,7 +7,13 @@
  *
  *   _openloop HOST PORT RATE SECONDS CONNECTIONS PATHS_FILE
  *
- * Prints one line: "sent done failed achieved_rps p50_ms p99_ms p999_ms max_ms".
+ * Prints one line: "sent done failed achieved_rps p50_ms p99_ms p999_ms max_ms stalled_ms
+ * longest_stall_ms steady_p99_ms steady_count".
+ *
+ * The client's own stalls: it spins, so a pass of its loop that starts more than STALL_S after
+ * the previous one means it was not running (preempted, or its virtual CPU not scheduled by
+ * the host). Requests that fell due inside such a gap were sent late by the client, whatever
+ * the server did; `steady_p99_ms` is the P99 of the others (`steady_count` of them).
  * Built by benchmarks/_load.py with the system C compiler.
  */
 #define _GNU_SOURCE
@@ -25,6 +31,8 @@
 
 #define BUFFER 65536
 #define DRAIN_S 5.0
+#define STALL_S 0.001
+#define MAX_STALLS 100000
 
 typedef struct {
     int fd;
@@ -37,6 +45,17 @@ static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Whether `due` falls inside one of the `count` stalls (sorted, disjoint [start, end)). */
+static int in_stall(const double *starts, const double *ends, long count, double due) {
+    long low = 0, high = count;
+    while (low < high) {
+        long middle = (low + high) / 2;
+        if (ends[middle] <= due) low = middle + 1;
+        else high = middle;
+    }
+    return low < count && starts[low] < due;
 }
 
 static int compare_doubles(const void *a, const void *b) {
@@ -102,6 +121,12 @@ int main(int argc, char **argv) {
     Connection *pool = calloc((size_t)connections, sizeof *pool);
     long *queue = malloc((size_t)total * sizeof *queue);  /* due requests awaiting a connection */
     double *latency = malloc((size_t)total * sizeof *latency);
+    double *due_at = malloc((size_t)total * sizeof *due_at);
+    double *steady_latency = malloc((size_t)total * sizeof *steady_latency);
+    double *stall_start = malloc(MAX_STALLS * sizeof *stall_start);
+    double *stall_end = malloc(MAX_STALLS * sizeof *stall_end);
+    long stalls = 0;
+    double stalled = 0, longest = 0;
     for (int i = 0; i < connections; i++) {
         if (open_connection(host, port, epoll, &pool[i]) != 0) {
             perror("connect");
@@ -112,8 +137,20 @@ int main(int argc, char **argv) {
     double start = now_s() + 0.01, last_due = start + (double)(total - 1) / rate;
     char request[4096];
     struct epoll_event events[256];
+    double previous = start;
     while (done + failed < total && now_s() < last_due + DRAIN_S) {
         double now = now_s();
+        /* Stalls count while requests fall due (not in the drain after the last one). */
+        if (now - previous > STALL_S && now > start && previous < last_due) {
+            double from = previous > start ? previous : start;
+            stalled += now - from;
+            longest = now - from > longest ? now - from : longest;
+            if (stalls < MAX_STALLS) {
+                stall_start[stalls] = from;
+                stall_end[stalls++] = now;
+            }
+        }
+        previous = now;
         while (next < total && start + (double)next / rate <= now) queue[queued_tail++] = next++;
         for (int i = 0; i < connections && queued_head < queued_tail; i++) {
             Connection *c = &pool[i];
@@ -143,7 +180,9 @@ int main(int argc, char **argv) {
             size_t length = complete_length(c);
             if (length == 0 || c->request < 0) continue;
             if (strncmp(c->buffer, "HTTP/1.1 200", 12) == 0) {
-                latency[done++] = now_s() - (start + (double)c->request / rate);
+                due_at[done] = start + (double)c->request / rate;
+                latency[done] = now_s() - due_at[done];
+                done++;
             } else {
                 failed++;
             }
@@ -154,12 +193,19 @@ int main(int argc, char **argv) {
     }
     double elapsed = now_s() - start;
     if (done == 0) {
-        printf("%ld 0 %ld 0 0 0 0 0\n", next, total - done);
+        printf("%ld 0 %ld 0 0 0 0 0 %.3f %.3f 0 0\n", next, total - done, 1e3 * stalled,
+               1e3 * longest);
         return 0;
     }
+    long steady = 0;
+    for (long i = 0; i < done; i++)
+        if (!in_stall(stall_start, stall_end, stalls, due_at[i]))
+            steady_latency[steady++] = latency[i];
+    qsort(steady_latency, (size_t)steady, sizeof *steady_latency, compare_doubles);
     qsort(latency, (size_t)done, sizeof *latency, compare_doubles);
-    printf("%ld %ld %ld %.1f %.3f %.3f %.3f %.3f\n", next, done, total - done,
+    printf("%ld %ld %ld %.1f %.3f %.3f %.3f %.3f %.3f %.3f %.3f %ld\n", next, done, total - done,
            (double)done / elapsed, 1e3 * latency[done / 2], 1e3 * latency[done * 99 / 100],
-           1e3 * latency[done * 999 / 1000], 1e3 * latency[done - 1]);
+           1e3 * latency[done * 999 / 1000], 1e3 * latency[done - 1], 1e3 * stalled,
+           1e3 * longest, steady ? 1e3 * steady_latency[steady * 99 / 100] : 0.0, steady);
     return 0;
 }

@@ -4,7 +4,9 @@
 
 One edgerec server on core 0 and the open-loop client on core 1, as in `serving.py` (same
 seeded shoppers, no answer cache). Each rate is a run of its own against the same warm server,
-and the list is run ``--repeat`` times in a row. Prints P50/P99/P999 per run; asserts nothing.
+and the list is run ``--repeat`` times in a row. Prints P50/P99/P999 per run, the load
+generator's own stalls and the P99 of the requests that did not fall due during one (see
+`_load.open_loop_latency`); asserts nothing.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from serving import (
     EDGE_ENV,
     HOST,
     LOAD_CORE,
+    SERVER_CORE,
     USERS,
     edgerec_command,
     seed_store,
     server,
+    steal_on,
     user_path,
 )
 
@@ -41,7 +45,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="edgerec-latency-"))
     seed_store(work / "events.sqlite3", args.artifact, USERS)
     header = ("offered RPS", "achieved", "P50 ms", "P99 ms", "P999 ms", "failed")
-    print(" ".join(f"{name:>11}" for name in header))
+    extra = ("client stalled ms (longest)", "steady P99 ms", "steal ms server/load core")
+    print(" ".join(f"{name:>11}" for name in header) + "  " + "  ".join(extra))
     try:
         with server(edgerec_command(args.artifact, PORT, work), EDGE_ENV, PORT, "/readyz"):
             open_loop_latency(HOST, PORT, user_path, args.rates[0], 1, core=LOAD_CORE)  # warm-up
@@ -51,9 +56,14 @@ def main() -> None:
                         HOST, PORT, user_path, rate, args.seconds, core=LOAD_CORE
                     )
                     cells = (rate, row["achieved"], row["p50"], row["p99"], row["p999"])
+                    stalls = (
+                        f"{row['client_stalled_ms']:.1f} ({row['client_longest_stall_ms']:.1f})"
+                    )
+                    steal = f"{steal_on(row, SERVER_CORE)}/{steal_on(row, LOAD_CORE)}"
                     print(
                         " ".join(f"{value:>11.2f}" for value in cells)
-                        + f" {row['failures']:>11.0f}"
+                        + f" {row['failures']:>11.0f}  {stalls:>27}  {row['steady_p99']:>13.2f}"
+                        + f"  {steal:>25}"
                     )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -280,6 +280,12 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def steal_on(stats: dict[str, float], core: int) -> str:
+    """A latency run's steal time on ``core`` in ms, or "?" where the OS does not report it."""
+    value = stats.get(f"steal_ms_cpu{core}")
+    return "?" if value is None else f"{value:.0f}"
+
+
 def report(rows: list[dict[str, object]], items: int) -> None:
     hello = float(rows[0]["rps"])  # type: ignore[arg-type]
     edge = float(rows[1]["rps"])  # type: ignore[arg-type]
@@ -311,6 +317,19 @@ def report(rows: list[dict[str, object]], items: int) -> None:
             f"{'—' if rss is None else f'{rss:.0f}':>7}  "
             + " ".join(f"{c}:{v:.0f}" for c, v in sweep.items())
         )
+    print("\nlatency runs: the load generator's own stalls, the P99 of the requests not due")
+    print("during one, and the host's steal time on each core (see _load.open_loop_latency)")
+    for row in rows:
+        for label in ("50%", "80%"):
+            stats = row.get(label)
+            if isinstance(stats, dict):
+                print(
+                    f"  {row['name']} @{label}: stalled {stats['client_stalled_ms']:.1f} ms "
+                    f"(longest {stats['client_longest_stall_ms']:.1f}), P99 "
+                    f"{stats['p99']:.2f} ms, steady P99 {stats['steady_p99']:.2f} ms "
+                    f"({100 * stats['steady_share']:.1f}% of answers), steal server/load core "
+                    f"{steal_on(stats, SERVER_CORE)}/{steal_on(stats, LOAD_CORE)} ms"
+                )
 
 
 if __name__ == "__main__":
