@@ -153,6 +153,35 @@ def test_quantized_queries_keep_every_row_product_in_an_int32(dim: int) -> None:
     assert (values[2] == 0).all() and scales[2] == 1.0
 
 
+@pytest.mark.parametrize("dim", [1, 3, 64, 1000])
+def test_compiled_quantizer_matches_numpy_to_the_bit(dim: int) -> None:
+    assert native is not None
+    rng = np.random.default_rng(dim)
+    queries = rng.standard_normal((6, dim)).astype(np.float32)
+    queries[1] *= 1e30  # huge, and tiny: the scale follows the row
+    queries[2] *= 1e-30
+    queries[3] = 0.0
+    queries[4, 0] = np.inf  # counts as 0, as NaN does
+    queries[4, -1] = np.nan
+    # Halves after scaling, where rint rounds to even: a row of k + 0.5 multiples.
+    queries[5] = (np.arange(dim) % 7 + 0.5).astype(np.float32)
+    values = np.full((6, dim), 99, dtype=np.int16)
+    scales = np.zeros(6, dtype=np.float32)
+    native.quantize(queries, 6, dim, values, scales)
+    expected_values, expected_scales = quantize_queries(queries)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(scales, expected_scales)
+
+
+def test_compiled_quantizer_refuses_short_outputs() -> None:
+    assert native is not None
+    queries = np.ones((2, 3), dtype=np.float32)
+    with pytest.raises(ValueError):
+        native.quantize(queries, 2, 3, np.empty(5, np.int16), np.empty(2, np.float32))
+    with pytest.raises(ValueError):
+        native.quantize(queries, 2, 3, np.empty(6, np.int16), np.empty(1, np.float32))
+
+
 def test_index_scan_refuses_bad_lists() -> None:
     assert native is not None
     arrays = build_item_index(np.ones((100, 4), dtype=np.float32))

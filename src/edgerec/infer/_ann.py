@@ -145,8 +145,10 @@ class ItemIndex:
             )
         else:
             nearness = np.ascontiguousarray(queries @ self._centroids.T, dtype=np.float32)
-        quantized, query_scales = quantize_queries(queries)
         if native is not None and self._compiled_layout(queries.shape[1]):
+            quantized = np.empty(queries.shape, dtype=np.int16)
+            query_scales = np.empty(len(queries), dtype=np.float32)
+            native.quantize(queries, len(queries), queries.shape[1], quantized, query_scales)
             # One compiled call: the probed lists chosen, their int8 rows scored in place and
             # the best kept in a heap, where numpy partitions, casts, multiplies and joins.
             positions = np.empty((len(queries), count), dtype=np.int64)
@@ -158,6 +160,7 @@ class ItemIndex:
             found = self._items[positions].astype(np.int64)
             found[positions < 0] = -1
             return found
+        quantized, query_scales = quantize_queries(queries)
         probed = np.argpartition(nearness, lists - self.probes, axis=1)[:, lists - self.probes :]
         out = np.full((len(queries), count), -1, dtype=np.int64)
         for row, query in enumerate(quantized):

@@ -862,6 +862,9 @@ static PyMethodDef methods[] = {
      "kept): each row's k best columns and scores, best first (ties to the lower column), "
      "after setting its banned columns and, where codes[r] != -1, the columns of other "
      "categories to -inf; kept[r] counts those above -inf."},
+    {"quantize", py_quantize, METH_VARARGS,
+     "quantize(queries, rows, d, values, scales): float32 queries as int16 values and float32 "
+     "scales for ivf_scan, as edgerec.infer._ann.quantize_queries does in numpy."},
     {"ivf_scan", py_ivf_scan, METH_VARARGS,
      "ivf_scan(vectors, scales, items, offsets, lists, queries, query_scales, batch, d, "
      "centroid_scores, probes, count, out): each query's count best positions in the int8 rows "

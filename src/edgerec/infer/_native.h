@@ -167,6 +167,7 @@ int raise_for(int status, const char *message);
 
 /* Kernels of _select.c, registered by _native.c's module. */
 PyObject *py_top_k(PyObject *self, PyObject *args);
+PyObject *py_quantize(PyObject *self, PyObject *args);
 PyObject *py_ivf_scan(PyObject *self, PyObject *args);
 PyObject *py_rescore(PyObject *self, PyObject *args);
 /* Rendering of _render.c. */

@@ -47,6 +47,7 @@ def top_k(
     values: Buffer,
     kept: Buffer,
 ) -> None: ...
+def quantize(queries: Buffer, rows: int, d: int, values: Buffer, scales: Buffer) -> None: ...
 def ivf_scan(
     vectors: Buffer,
     scales: Buffer,

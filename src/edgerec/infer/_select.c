@@ -503,6 +503,57 @@ static int ivf_scan(const int8_t *vectors, const float *scales, ptrdiff_t items,
     return status;
 }
 
+/* quantize_queries of edgerec.infer._ann, to the bit: a row's largest finite magnitude maps
+ * to `limit` (the most each of d int8 x int16 products may add without an int32 overflow),
+ * values are rint(q / scale) clipped to +-limit; non-finite inputs count as 0. In numpy it
+ * was ~10 calls, 24-33 us per batch (Xeon), most of a lone query's share of the scan. */
+static void quantize(const float *queries, ptrdiff_t rows, int d, int16_t *values,
+                     float *scales) {
+    int64_t bound = INT32_MAX / (127 * (int64_t)d);
+    float limit = (float)(bound < INT16_MAX ? bound : INT16_MAX);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *q = queries + r * d;
+        float peak = 0.0f;
+        for (int i = 0; i < d; i++)
+            if (isfinite(q[i]) && fabsf(q[i]) > peak) peak = fabsf(q[i]);
+        float scale = peak > 0.0f ? peak / limit : 1.0f;
+        scales[r] = scale;
+        for (int i = 0; i < d; i++) {
+            float x = nearbyintf((isfinite(q[i]) ? q[i] : 0.0f) / scale);
+            values[r * d + i] = (int16_t)(x < -limit ? -limit : x > limit ? limit : x);
+        }
+    }
+}
+
+PyObject *py_quantize(PyObject *self, PyObject *args) {
+    PyObject *queries_obj, *values_obj, *scales_obj;
+    Py_ssize_t rows;
+    int d;
+    if (!PyArg_ParseTuple(args, "OniOO", &queries_obj, &rows, &d, &values_obj, &scales_obj))
+        return NULL;
+    if (rows < 0 || d < 1) {
+        PyErr_SetString(PyExc_ValueError, "quantize: bad dimensions");
+        return NULL;
+    }
+    Buffer b[3] = {{.held = 0}};
+    PyObject *result = NULL;
+    /* get() counts float-sized units; the int16 values are checked in bytes below. */
+    if (get(queries_obj, &b[0], 0, rows * d, "queries") < 0 ||
+        get(values_obj, &b[1], 1, 0, "values") < 0 ||
+        get(scales_obj, &b[2], 1, rows, "scales") < 0)
+        goto done;
+    if (b[1].view.len < rows * d * 2) {
+        PyErr_Format(PyExc_ValueError, "values holds %zd bytes, needs %zd", b[1].view.len,
+                     rows * d * 2);
+        goto done;
+    }
+    quantize(b[0].view.buf, rows, d, b[1].view.buf, b[2].view.buf);
+    result = Py_NewRef(Py_None);
+done:
+    release(b, 3);
+    return result;
+}
+
 PyObject *py_ivf_scan(PyObject *self, PyObject *args) {
     PyObject *vectors_obj, *scales_obj, *offsets_obj, *queries_obj, *query_scales_obj,
         *centroid_obj, *out_obj;
