@@ -146,6 +146,8 @@ class ArrayVocabulary:
         """`lookup` of every group; empty groups (no exclusions, a new shopper) share one
         read-only empty array. All groups' ids are resolved at once and each group is a slice
         of the result: per call, numpy's overhead costs more than the lookup of a few ids."""
+        if not any(len(group) for group in groups):  # exclusions, most often none at all
+            return [_NO_IDS] * len(groups)
         positions = self.positions([value for group in groups for value in group])
         everywhere_known = bool((positions >= 0).all())
         positions = positions.astype(np.int32)
