@@ -138,7 +138,8 @@ class ItemIndex:
         rows are padded with -1 when the probed lists hold fewer than ``count`` items."""
         queries = np.ascontiguousarray(vectors, dtype=np.float32)
         lists = len(self._centroids)
-        if native is not None and self._centroid_panels is not None:
+        same_width = queries.shape[1] == self._centroids.shape[1]  # else numpy's error
+        if native is not None and self._centroid_panels is not None and same_width:
             nearness = np.empty((len(queries), lists), dtype=np.float32)
             native.matmul(
                 queries, len(queries), queries.shape[1], self._centroid_panels, lists, nearness

@@ -562,10 +562,10 @@ static HalfProduct half_product_for_cpu(int rows) {
 #if defined(WIDE_BUILD)
     /* On Intel cores a vector conversion takes the two ports the multiply-adds run on: the
      * 4-row tile spends a third of them converting. From 32 rows a panel widened once into L1
-     * serves every row with the 16-float tile (Xeon, 2026-11-27, microseconds per user at
-     * 32 / 64 rows: 12,101 items 18.3 / 18.2 -> 16.6 / 16.3, 100k items 124.5 / 125.0 -> 98.7 /
-     * 94.7; from 8 to 24 rows converting in registers was as fast or faster). AMD's cores
-     * convert on other ports; not measured there, so unchanged. */
+     * serves every row with the 16-float tile (Xeon, 2026-11-27, both ways alternating in one
+     * process, median us per user at 32 / 64 rows: 12,101 items 16.1 / 16.5 -> 13.9 / 12.6,
+     * 100k items 142.5 / 156.6 -> 132.0 / 120.7; from 8 to 24 rows converting in registers was
+     * as fast or faster). Not measured on other vendors' cores: unchanged there. */
     if (rows >= 32 && __builtin_cpu_is("intel")) return NULL;
 #endif
     if (__builtin_cpu_supports("avx512f")) return product_half_avx512;
