@@ -72,7 +72,8 @@ def test_a_steady_run_answers_every_request_and_reports_no_long_stall(
     assert 150 < achieved < 250
     assert 0 < p50 <= p99 <= p999 <= worst
     assert longest <= stalled
-    assert steady <= done and steady_p99 <= p99
+    # Unpaused, only the machine's own hiccups (a stolen virtual CPU) can stall the client.
+    assert done - 30 <= steady <= done and steady_p99 > 0
 
 
 def test_a_stopped_client_counts_its_stall_and_leaves_those_requests_out_of_the_steady_p99(
