@@ -103,9 +103,10 @@ class SASRecEncoder:
     ) -> None:
         self.w = {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
         self.item_embeddings = item_embeddings
-        # A plain ndarray view for the per-batch gather of history rows: np.memmap's Python
-        # __getitem__ adds to each (40 rows of the memory-mapped 1M-item table: 4.8 -> 2.7 us).
-        self._rows = np.asarray(item_embeddings)
+        # The table as a plain ndarray view, for whoever reads its rows per request (history
+        # rows here, ANN rescoring and /similar in the engine): np.memmap's Python __getitem__
+        # adds to each read (40 rows of the memory-mapped 1M-item table: 4.8 -> 2.7 us).
+        self.rows = np.asarray(item_embeddings)
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.max_len = int(self.w["pos_emb"].shape[0])
@@ -169,7 +170,7 @@ class SASRecEncoder:
         for row, history in enumerate(cut):
             index[row, width - len(history) :] = history
         # Fancy indexing copies, so the in-place steps that follow never touch the table.
-        x = to_float32(self._rows[index])
+        x = to_float32(self.rows[index])
         x += self.w["pos_emb"][self.max_len - width :]
         return x
 
@@ -180,7 +181,7 @@ class SASRecEncoder:
         sizes = [length or 1 for length in lengths]
         offsets = np.fromiter(accumulate(sizes, initial=0), np.int64, len(sizes) + 1)
         items = np.concatenate([h if len(h) else _ITEM_ZERO for h in cut])
-        x = to_float32(self._rows[items])
+        x = to_float32(self.rows[items])
         out = np.empty((len(cut), self.dim), dtype=np.float32)
         native.encode(
             x, len(cut), offsets, self.w["pos_emb"], self.max_len, self._packed, self.dim,

@@ -86,10 +86,9 @@ class Engine:
         self._renderer = Renderer(model.vocab, catalog, positions)
         sequential = getattr(model.scorer, "sequential", model.scorer)
         self._sequential = sequential if isinstance(sequential, SASRecScorer) else None
-        # A plain ndarray view of the (memory-mapped) table: np.memmap indexing runs Python
-        # code per call, and ANN rescoring and /similar read rows on every request.
-        self._table = np.asarray(
-            self._sequential.item_embeddings if self._sequential is not None else np.zeros((0, 0))
+        # The encoder's plain view of the (memory-mapped) table (see SASRecEncoder.rows).
+        self._table = (
+            self._sequential.encoder.rows if self._sequential is not None else np.zeros((0, 0))
         )
         table = self._table
         self._compiled_rescore = (
