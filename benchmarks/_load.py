@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,20 +37,45 @@ def wrk_max_rps(
     return rate
 
 
-def steal_ms() -> dict[int, float]:
-    """Each CPU's steal time so far, in ms (Linux /proc/stat; empty elsewhere): time its
-    virtual CPU was ready but the host ran something else. 10 ms resolution."""
-    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+def _cpu_ticks() -> dict[int, list[int]]:
+    """Each CPU's /proc/stat counters (user nice system idle iowait irq softirq steal ...), in
+    clock ticks; empty where there is no /proc/stat."""
     try:
         lines = Path("/proc/stat").read_text().splitlines()
     except OSError:
         return {}
-    steal = {}
+    ticks = {}
     for line in lines:
         name, *values = line.split()
         if name.startswith("cpu") and name[3:].isdigit() and len(values) > 7:
-            steal[int(name[3:])] = int(values[7]) * tick_ms
-    return steal
+            ticks[int(name[3:])] = [int(value) for value in values]
+    return ticks
+
+
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def steal_ms() -> dict[int, float]:
+    """Each CPU's steal time so far, in ms (Linux /proc/stat; empty elsewhere): time its
+    virtual CPU was ready but the host ran something else. 10 ms resolution."""
+    return {cpu: values[7] * _TICK_MS for cpu, values in _cpu_ticks().items()}
+
+
+def idle_ms() -> dict[int, float]:
+    """Each CPU's idle time so far (idle + waiting for I/O), in ms. Busy time is the rest of
+    the wall time, less steal: the kernel measures idle periods exactly (the busy counters are
+    sampled at timer ticks, which a core that keeps waking and sleeping can dodge or hit)."""
+    return {cpu: (values[3] + values[4]) * _TICK_MS for cpu, values in _cpu_ticks().items()}
+
+
+def process_cpu_ms(pid: int) -> float | None:
+    """CPU time so far of process ``pid``, all its threads, in ms, from the scheduler's own
+    clock (the CPU-time clock id Linux gives every process); None when it is gone or the OS
+    has no such clock."""
+    try:
+        return 1000 * time.clock_gettime((~pid << 3) | 2)  # CPUCLOCK_SCHED of the process
+    except OSError:
+        return None
 
 
 def _client() -> Path:
@@ -74,6 +100,7 @@ def open_loop_latency(
     seconds: float = 8.0,
     connections: int = 64,
     core: int | None = None,
+    server_pid: int | None = None,
 ) -> dict[str, float]:
     """P50/P99/P999 in ms of the 200 answers at a fixed offered rate, the achieved rate, and
     the failures (other statuses, closed connections, no answer within 5 s of the last send);
@@ -87,6 +114,12 @@ def open_loop_latency(
     server's core idle through such gaps, no request reaching it). The server's core is
     stolen the same way (one 3-user batch took 102 ms there, with no profiler sample in 100 of
     them): each CPU's steal time during the run is in ``steal_ms_cpu<N>``.
+
+    How busy the machine was: ``busy_share_cpu<N>``, each CPU's share of the run's wall time
+    spent running anything, and with ``server_pid``, ``server_share``, that process's own
+    share (one core's worth is 1.0), and ``server_us_per_answer``, its CPU time per answer.
+    On the server's core, busy minus the server's share is other tasks' time there (kernel
+    threads, other services).
 
     The client is C (`_openloop.c`): the asyncio client this replaced had a P99 floor of
     5-8 ms against a hello-world server at 2,000-8,000 RPS (its own scheduling), where the C
@@ -102,11 +135,15 @@ def open_loop_latency(
             # Unpinned, the scheduler could run the client on the server's core, and the
             # client's own CPU time then counted as server latency.
             command = ["taskset", "-c", str(core), *command]
-        before = steal_ms()
+        before, idle_before = steal_ms(), idle_ms()
+        server_before = None if server_pid is None else process_cpu_ms(server_pid)
+        started = time.monotonic()
         output = subprocess.run(
             [*command, paths.name], capture_output=True, text=True, check=True
         ).stdout
-        after = steal_ms()
+        wall_ms = 1000 * (time.monotonic() - started)
+        after, idle_after = steal_ms(), idle_ms()
+        server_after = None if server_pid is None else process_cpu_ms(server_pid)
     fields = [float(v) for v in output.split()]
     _, _, failed, achieved, p50, p99, p999, _, stalled, longest, steady_p99, steady = fields
     return {
@@ -121,4 +158,18 @@ def open_loop_latency(
         "steady_p99": steady_p99,
         "steady_share": steady / max(1.0, fields[1]),
         **{f"steal_ms_cpu{cpu}": after[cpu] - before.get(cpu, 0.0) for cpu in after},
+        **{
+            f"busy_share_cpu{cpu}": 1
+            - (idle_after[cpu] - idle_before.get(cpu, 0.0) + after[cpu] - before.get(cpu, 0.0))
+            / wall_ms
+            for cpu in idle_after
+        },
+        **(
+            {
+                "server_share": (server_after - server_before) / wall_ms,
+                "server_us_per_answer": 1000 * (server_after - server_before) / max(1.0, fields[1]),
+            }
+            if server_before is not None and server_after is not None
+            else {}
+        ),
     }

@@ -5,7 +5,8 @@
 One edgerec server on core 0 and the open-loop client on core 1, as in `serving.py` (same
 seeded shoppers, no answer cache). Each rate is a run of its own against the same warm server,
 and the list is run ``--repeat`` times in a row. Prints P50/P99/P999 per run, the load
-generator's own stalls and the P99 of the requests that did not fall due during one (see
+generator's own stalls and the P99 of the requests that did not fall due during one, the
+steal time on each core and how busy the server's core was, the server's own share apart (see
 `_load.open_loop_latency`); asserts nothing.
 """
 
@@ -28,6 +29,8 @@ from serving import (
     edgerec_command,
     seed_store,
     server,
+    server_core_busy,
+    server_pid,
     steal_on,
     user_path,
 )
@@ -46,14 +49,16 @@ def main() -> None:
     seed_store(work / "events.sqlite3", args.artifact, USERS)
     header = ("offered RPS", "achieved", "P50 ms", "P99 ms", "P999 ms", "failed")
     extra = ("client stalled ms (longest)", "steady P99 ms", "steal ms server/load core")
+    extra += (f"{'server core busy':>34}",)
     print(" ".join(f"{name:>11}" for name in header) + "  " + "  ".join(extra))
     try:
         with server(edgerec_command(args.artifact, PORT, work), EDGE_ENV, PORT, "/readyz"):
             open_loop_latency(HOST, PORT, user_path, args.rates[0], 1, core=LOAD_CORE)  # warm-up
+            pid = server_pid(PORT)
             for _ in range(args.repeat):
                 for rate in args.rates:
                     row = open_loop_latency(
-                        HOST, PORT, user_path, rate, args.seconds, core=LOAD_CORE
+                        HOST, PORT, user_path, rate, args.seconds, core=LOAD_CORE, server_pid=pid
                     )
                     cells = (rate, row["achieved"], row["p50"], row["p99"], row["p999"])
                     stalls = (
@@ -63,7 +68,7 @@ def main() -> None:
                     print(
                         " ".join(f"{value:>11.2f}" for value in cells)
                         + f" {row['failures']:>11.0f}  {stalls:>27}  {row['steady_p99']:>13.2f}"
-                        + f"  {steal:>25}"
+                        + f"  {steal:>25}  {server_core_busy(row):>34}"
                     )
     finally:
         shutil.rmtree(work, ignore_errors=True)

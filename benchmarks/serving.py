@@ -160,16 +160,27 @@ def server(
         client.close()
 
 
-def worker_rss_mb(port: int) -> float:
-    """Largest RSS among processes listening on ``port``'s server tree (the worker)."""
-    output = subprocess.run(["ps", "-eo", "rss,args"], capture_output=True, text=True).stdout
-    # By port: another server on the machine (another run's, a developer's) must not count.
-    sizes = [
-        int(line.split()[0])
+def _listening(port: int) -> list[tuple[int, int]]:
+    """(pid, RSS in KB) of the processes started with ``--port port`` (a server's supervisor and
+    workers fork with the same arguments). By port: another server on the machine (another
+    run's, a developer's) must not count."""
+    output = subprocess.run(["ps", "-eo", "pid,rss,args"], capture_output=True, text=True).stdout
+    return [
+        (int(line.split()[0]), int(line.split()[1]))
         for line in output.splitlines()[1:]
-        if f"--port {port}" in line and ("granian" in line or "edgerec" in line)
+        if f"--port {port}" in line
     ]
-    return max(sizes, default=0) / 1024
+
+
+def worker_rss_mb(port: int) -> float:
+    """Largest RSS among the processes of ``port``'s server (the worker)."""
+    return max((rss for _, rss in _listening(port)), default=0) / 1024
+
+
+def server_pid(port: int) -> int | None:
+    """The process of ``port``'s server that holds the model: its worker (the largest RSS)."""
+    found = _listening(port)
+    return max(found, key=lambda entry: entry[1])[0] if found else None
 
 
 def measure(
@@ -183,8 +194,11 @@ def measure(
 
 def add_latencies(row: dict[str, object], port: int, rates: list[float], seconds: int) -> None:
     """Open-loop latency of the user route on ``port`` at 50% and 80% of edgerec's maximum."""
+    pid = server_pid(port)
     for label, rate in zip(("50%", "80%"), rates, strict=True):
-        row[label] = open_loop_latency(HOST, port, user_path, rate, seconds, core=LOAD_CORE)
+        row[label] = open_loop_latency(
+            HOST, port, user_path, rate, seconds, core=LOAD_CORE, server_pid=pid
+        )
 
 
 def main() -> None:
@@ -286,6 +300,19 @@ def steal_on(stats: dict[str, float], core: int) -> str:
     return "?" if value is None else f"{value:.0f}"
 
 
+def server_core_busy(stats: dict[str, float]) -> str:
+    """How busy the server's core was in a latency run: "B% (server S%, U us/answer)", S being
+    the server process's own share and U its CPU time per answer, B - S what else ran there;
+    "?" where the OS does not report it."""
+    busy = stats.get(f"busy_share_cpu{SERVER_CORE}")
+    if busy is None:
+        return "?"
+    own, per_answer = stats.get("server_share"), stats.get("server_us_per_answer")
+    if own is None or per_answer is None:
+        return f"{100 * busy:.0f}%"
+    return f"{100 * busy:.0f}% (server {100 * own:.0f}%, {per_answer:.0f} us/answer)"
+
+
 def report(rows: list[dict[str, object]], items: int) -> None:
     hello = float(rows[0]["rps"])  # type: ignore[arg-type]
     edge = float(rows[1]["rps"])  # type: ignore[arg-type]
@@ -318,7 +345,8 @@ def report(rows: list[dict[str, object]], items: int) -> None:
             + " ".join(f"{c}:{v:.0f}" for c, v in sweep.items())
         )
     print("\nlatency runs: the load generator's own stalls, the P99 of the requests not due")
-    print("during one, and the host's steal time on each core (see _load.open_loop_latency)")
+    print("during one, the host's steal time on each core, and how busy the server's core was")
+    print("(see _load.open_loop_latency)")
     for row in rows:
         for label in ("50%", "80%"):
             stats = row.get(label)
@@ -328,7 +356,8 @@ def report(rows: list[dict[str, object]], items: int) -> None:
                     f"(longest {stats['client_longest_stall_ms']:.1f}), P99 "
                     f"{stats['p99']:.2f} ms, steady P99 {stats['steady_p99']:.2f} ms "
                     f"({100 * stats['steady_share']:.1f}% of answers), steal server/load core "
-                    f"{steal_on(stats, SERVER_CORE)}/{steal_on(stats, LOAD_CORE)} ms"
+                    f"{steal_on(stats, SERVER_CORE)}/{steal_on(stats, LOAD_CORE)} ms, "
+                    f"server core busy {server_core_busy(stats)}"
                 )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _load import _client, steal_ms
+from _load import _client, open_loop_latency, process_cpu_ms, steal_ms
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -96,3 +96,36 @@ def test_steal_times_are_per_cpu_and_never_negative() -> None:
         pytest.skip("no /proc/stat here")
     assert set(steal) == set(range(len(steal)))
     assert all(value >= 0 for value in steal.values())
+
+
+def test_a_process_cpu_time_counts_its_work_not_its_sleep() -> None:
+    spin = "import time\nend = time.monotonic() + 0.4\nwhile time.monotonic() < end: pass\n"
+    busy = subprocess.Popen([sys.executable, "-c", spin + "time.sleep(30)"])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(1.0)
+        busy_ms, idle_ms = process_cpu_ms(busy.pid), process_cpu_ms(idle.pid)
+        if busy_ms is None:
+            pytest.skip("no per-process CPU clock here")
+        assert idle_ms is not None
+        assert busy_ms >= 350  # the 400 ms spin, give or take the start of the interpreter
+        assert idle_ms < busy_ms - 250  # start-up only
+    finally:
+        for child in (busy, idle):
+            child.kill()
+            child.wait()
+    assert process_cpu_ms(busy.pid) is None  # gone (and reaped): no clock
+
+
+def test_a_latency_run_reports_how_busy_the_cores_and_the_server_were(hello_port: int) -> None:
+    row = open_loop_latency("127.0.0.1", hello_port, lambda i: "/hello", 200, 0.5, 4,
+                            server_pid=os.getpid())  # fmt: skip
+    if "busy_share_cpu0" not in row:
+        pytest.skip("no /proc/stat here")
+    shares = [value for key, value in row.items() if key.startswith("busy_share_cpu")]
+    # 10 ms counters over a ~0.5 s run: a couple of percent either way.
+    assert all(-0.05 <= share <= 1.05 for share in shares)
+    # This process answered the 100 requests on its server threads: some CPU, under a core
+    # each for the two cores a thread may run on.
+    assert 0 < row["server_share"] < 2.0
+    assert row["server_us_per_answer"] > 0
