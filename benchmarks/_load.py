@@ -63,8 +63,10 @@ def steal_ms() -> dict[int, float]:
 
 def idle_ms() -> dict[int, float]:
     """Each CPU's idle time so far (idle + waiting for I/O), in ms. Busy time is the rest of
-    the wall time, less steal: the kernel measures idle periods exactly (the busy counters are
-    sampled at timer ticks, which a core that keeps waking and sleeping can dodge or hit)."""
+    the wall time, less steal: a tickless kernel times its idle periods from their own start
+    and end, where the busy counters are sampled at timer ticks, which a core that keeps waking
+    and sleeping dodges or hits (at 1,000 RPS they summed to 1% busy where idle time said 30%
+    and the server's own clock 28%)."""
     return {cpu: (values[3] + values[4]) * _TICK_MS for cpu, values in _cpu_ticks().items()}
 
 

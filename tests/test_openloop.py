@@ -99,21 +99,28 @@ def test_steal_times_are_per_cpu_and_never_negative() -> None:
 
 
 def test_a_process_cpu_time_counts_its_work_not_its_sleep() -> None:
-    spin = "import time\nend = time.monotonic() + 0.4\nwhile time.monotonic() < end: pass\n"
-    busy = subprocess.Popen([sys.executable, "-c", spin + "time.sleep(30)"])
-    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # Spun by CPU time, not wall time, and reported when done: a loaded machine cannot make
+    # the child's work smaller or late.
+    spin = "import time\nwhile time.process_time() < 0.4: pass\n"
+    report_and_sleep = "print('ready', flush=True)\ntime.sleep(30)\n"
+    busy, idle = (
+        subprocess.Popen([sys.executable, "-c", code + report_and_sleep], stdout=subprocess.PIPE)
+        for code in (spin, "import time\n")
+    )
     try:
-        time.sleep(1.0)
+        assert busy.stdout is not None and idle.stdout is not None
+        for child_out in (busy.stdout, idle.stdout):
+            child_out.readline()
         busy_ms, idle_ms = process_cpu_ms(busy.pid), process_cpu_ms(idle.pid)
         if busy_ms is None:
             pytest.skip("no per-process CPU clock here")
         assert idle_ms is not None
-        assert busy_ms >= 350  # the 400 ms spin, give or take the start of the interpreter
+        assert busy_ms >= 400  # the spin, start-up included
         assert idle_ms < busy_ms - 250  # start-up only
     finally:
         for child in (busy, idle):
             child.kill()
-            child.wait()
+            child.communicate()  # reaps it and closes its pipe
     assert process_cpu_ms(busy.pid) is None  # gone (and reaped): no clock
 
 
