@@ -34,7 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import edgerec
-from _load import open_loop_latency, wrk_max_rps
+from _load import open_loop_latency, process_cpu_ms, wrk_max_rps
 from edgerec.artifact import load_artifact
 from edgerec.serve._store import Event, EventWriter, initialise
 
@@ -184,12 +184,34 @@ def server_pid(port: int) -> int | None:
 
 
 def measure(
-    name: str, url: str, script: str | None, seconds: int, sweep: list[int]
+    name: str,
+    url: str,
+    script: str | None,
+    seconds: int,
+    sweep: list[int],
+    port: int | None = None,
 ) -> dict[str, object]:
-    """Maximum rate over ``sweep`` (wrk connection counts, each its own run)."""
-    by_connections = {c: wrk_max_rps(url, script, seconds, LOAD_CORE, c) for c in sweep}
+    """Maximum rate over ``sweep`` (wrk connection counts, each its own run); with ``port``,
+    also the server's CPU time per answer in the best run (``cpu_per_answer``, µs)."""
+    pid = None if port is None else server_pid(port)
+    by_connections, cpu_per_answer = {}, {}
+    for connections in sweep:
+        before = None if pid is None else process_cpu_ms(pid)
+        by_connections[connections] = wrk_max_rps(url, script, seconds, LOAD_CORE, connections)
+        after = None if pid is None else process_cpu_ms(pid)
+        if before is not None and after is not None and by_connections[connections] > 0:
+            answers = by_connections[connections] * seconds
+            cpu_per_answer[connections] = 1000 * (after - before) / answers
     best = max(by_connections, key=by_connections.__getitem__)
-    return {"name": name, "rps": by_connections[best], "connections": best, "sweep": by_connections}
+    row: dict[str, object] = {
+        "name": name,
+        "rps": by_connections[best],
+        "connections": best,
+        "sweep": by_connections,
+    }
+    if best in cpu_per_answer:
+        row["cpu_per_answer"] = cpu_per_answer[best]
+    return row
 
 
 def add_latencies(row: dict[str, object], port: int, rates: list[float], seconds: int) -> None:
@@ -247,7 +269,12 @@ def main() -> None:
     with server(edgerec_command(args.artifact, 8102, work), EDGE_ENV, 8102, "/readyz") as startup:
         base = f"http://{HOST}:8102/v1/users/u1/recommendations?k=10"
         edge = measure(
-            "edgerec recommend (no answer cache)", base, script, args.seconds, args.connections
+            "edgerec recommend (no answer cache)",
+            base,
+            script,
+            args.seconds,
+            args.connections,
+            port=8102,
         )
         rates = [0.5 * float(edge["rps"]), 0.8 * float(edge["rps"])]  # type: ignore[arg-type]
         add_latencies(edge, 8102, rates, args.seconds)
@@ -346,8 +373,14 @@ def report(rows: list[dict[str, object]], items: int) -> None:
         )
     print("\nlatency runs: the load generator's own stalls, the P99 of the requests not due")
     print("during one, the host's steal time on each core, and how busy the server's core was")
-    print("(see _load.open_loop_latency)")
+    print("(see _load.open_loop_latency); and the server's CPU per answer at its maximum")
     for row in rows:
+        per_answer, rps = row.get("cpu_per_answer"), row["rps"]
+        if isinstance(per_answer, float) and isinstance(rps, float):
+            print(
+                f"  {row['name']} at its maximum ({rps:.0f} RPS, closed loop): server "
+                f"{per_answer:.0f} us of CPU per answer"
+            )
         for label in ("50%", "80%"):
             stats = row.get(label)
             if isinstance(stats, dict):
