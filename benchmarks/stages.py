@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     # As a serving worker does: without it, glibc handed each batch's score matrix (3 MB at
     # batch 64, Beauty) back to the kernel, and the next one paid page faults for it
-    # (recommend_many 32-34 us per user at batch 64 against 27 at 16).
+    # (recommend_many at batch 64: 32-34 us per user in most runs without it, 24-27 with it).
     keep_freed_memory()
     engine = Engine(load_artifact(args.artifact), {})
     table = {batch: stages(engine, batch, max(args.users // batch, 20)) for batch in BATCHES}
