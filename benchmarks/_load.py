@@ -55,19 +55,22 @@ def _cpu_ticks() -> dict[int, list[int]]:
 _TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def steal_ms() -> dict[int, float]:
+def steal_ms(ticks: dict[int, list[int]] | None = None) -> dict[int, float]:
     """Each CPU's steal time so far, in ms (Linux /proc/stat; empty elsewhere): time its
-    virtual CPU was ready but the host ran something else. 10 ms resolution."""
-    return {cpu: values[7] * _TICK_MS for cpu, values in _cpu_ticks().items()}
+    virtual CPU was ready but the host ran something else. 10 ms resolution. From ``ticks``
+    (a `_cpu_ticks` reading) when given."""
+    ticks = _cpu_ticks() if ticks is None else ticks
+    return {cpu: values[7] * _TICK_MS for cpu, values in ticks.items()}
 
 
-def idle_ms() -> dict[int, float]:
+def idle_ms(ticks: dict[int, list[int]] | None = None) -> dict[int, float]:
     """Each CPU's idle time so far (idle + waiting for I/O), in ms. Busy time is the rest of
     the wall time, less steal: a tickless kernel times its idle periods from their own start
     and end, where the busy counters are sampled at timer ticks, which a core that keeps waking
     and sleeping dodges or hits (at 1,000 RPS they summed to 1% busy where idle time said 30%
     and the server's own clock 28%)."""
-    return {cpu: (values[3] + values[4]) * _TICK_MS for cpu, values in _cpu_ticks().items()}
+    ticks = _cpu_ticks() if ticks is None else ticks
+    return {cpu: (values[3] + values[4]) * _TICK_MS for cpu, values in ticks.items()}
 
 
 def process_cpu_ms(pid: int) -> float | None:
@@ -137,15 +140,17 @@ def open_loop_latency(
             # Unpinned, the scheduler could run the client on the server's core, and the
             # client's own CPU time then counted as server latency.
             command = ["taskset", "-c", str(core), *command]
-        before, idle_before = steal_ms(), idle_ms()
+        ticks_before = _cpu_ticks()  # one reading of /proc/stat: steal and idle alike
         server_before = None if server_pid is None else process_cpu_ms(server_pid)
         started = time.monotonic()
         output = subprocess.run(
             [*command, paths.name], capture_output=True, text=True, check=True
         ).stdout
         wall_ms = 1000 * (time.monotonic() - started)
-        after, idle_after = steal_ms(), idle_ms()
+        ticks_after = _cpu_ticks()
         server_after = None if server_pid is None else process_cpu_ms(server_pid)
+    before, after = steal_ms(ticks_before), steal_ms(ticks_after)
+    idle_before, idle_after = idle_ms(ticks_before), idle_ms(ticks_after)
     fields = [float(v) for v in output.split()]
     _, _, failed, achieved, p50, p99, p999, _, stalled, longest, steady_p99, steady = fields
     return {

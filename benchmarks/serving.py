@@ -165,11 +165,12 @@ def _listening(port: int) -> list[tuple[int, int]]:
     workers fork with the same arguments). By port: another server on the machine (another
     run's, a developer's) must not count."""
     output = subprocess.run(["ps", "-eo", "pid,rss,args"], capture_output=True, text=True).stdout
-    return [
-        (int(line.split()[0]), int(line.split()[1]))
-        for line in output.splitlines()[1:]
-        if f"--port {port}" in line
-    ]
+    found = []
+    for line in output.splitlines()[1:]:
+        if f"--port {port}" in line:
+            pid, rss, _ = line.split(maxsplit=2)
+            found.append((int(pid), int(rss)))
+    return found
 
 
 def worker_rss_mb(port: int) -> float:
