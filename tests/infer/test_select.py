@@ -105,6 +105,40 @@ def test_large_k_with_ties_nan_and_too_few_real_scores(k: int) -> None:
         assert best[row, : kept[row]].tolist() == scores[row, expected].tolist()
 
 
+def floor_cases() -> dict[str, np.ndarray]:
+    """Rows of 4,000 scores that the floor (the least of k strided groups' largest block
+    maximum) must prune without losing one of the k best."""
+    rng = np.random.default_rng(5)
+    ascending = np.arange(4000, dtype=np.float32)
+    in_one_block = rng.standard_normal(4000).astype(np.float32)
+    in_one_block[1000:1010] += 100.0  # the k best share a block, and a group
+    ties = np.round(rng.standard_normal(4000), 0).astype(np.float32)  # maxima tie at the floor
+    nan_blocks = rng.standard_normal(4000).astype(np.float32)
+    nan_blocks[::7] = np.nan  # a NaN in most blocks: their maxima may read as NaN
+    nan_blocks[3200:3264] = np.nan  # two blocks of nothing but NaN
+    return {
+        "ascending": ascending,
+        "descending": ascending[::-1].copy(),
+        "in_one_block": in_one_block,
+        "ties": ties,
+        "nan_blocks": nan_blocks,
+        "mostly_filtered": np.where(rng.random(4000) < 0.99, -np.inf, ascending),
+    }
+
+
+@pytest.mark.parametrize("case", list(floor_cases()))
+@pytest.mark.parametrize("k", [1, 10, 47])
+def test_the_floor_never_prunes_one_of_the_k_best(case: str, k: int) -> None:
+    row = floor_cases()[case]
+    none = [np.zeros(0, dtype=np.int64)]
+    columns, best, kept = top_k_filtered(row[None].copy(), k, none, np.zeros(4000, np.int32), [-1])
+    real = sorted((-float(v), i) for i, v in enumerate(row) if np.isfinite(v))
+    expected = [i for _, i in real[:k]]
+    assert kept == [len(expected)]
+    assert columns[0, : kept[0]].tolist() == expected
+    assert best[0, : kept[0]].tolist() == row[expected].tolist()
+
+
 def test_top_k_refuses_bad_input() -> None:
     assert native is not None
     scores = np.zeros((1, 8), dtype=np.float32)
