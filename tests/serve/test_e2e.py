@@ -209,14 +209,19 @@ def test_a_scrape_sums_every_worker(server: str) -> None:
     assert samples[("edgerec_cpu_seconds_total", frozenset())] > 0
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
-def test_every_thread_of_every_worker_runs_under_batch_scheduling(server: str) -> None:
-    time.sleep(1.2)  # the workers' once-a-second resource sample names their pids
-    pids = {
+def worker_pids(server: str) -> set[int]:
+    """The workers' process ids, as their once-a-second resource sample names them."""
+    time.sleep(1.2)
+    return {
         int(dict(labels)["pid"])
         for name, labels in scrape(server)
         if name == "edgerec_worker_resident_memory_bytes"
     }
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_every_thread_of_every_worker_runs_under_batch_scheduling(server: str) -> None:
+    pids = worker_pids(server)
     assert len(pids) == 2
     for pid in pids:
         threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
@@ -235,12 +240,8 @@ def _wakeups(pid: int) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="Linux /proc")
 def test_an_idle_worker_wakes_a_few_times_a_second(server: str) -> None:
-    time.sleep(1.2)  # the workers' once-a-second resource sample names their pids
-    pids = {
-        int(dict(labels)["pid"])
-        for name, labels in scrape(server)
-        if name == "edgerec_worker_resident_memory_bytes"
-    }
+    pids = worker_pids(server)
+    assert len(pids) == 2
     time.sleep(0.5)  # the scrape's worker back to its idle pace
     before = {pid: _wakeups(pid) for pid in pids}
     time.sleep(2.0)
