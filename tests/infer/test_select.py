@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgerec.infer import _ann
+from edgerec.artifact import load_artifact
+from edgerec.infer import HybridScorer, _ann
 from edgerec.infer._ann import ItemIndex, build_item_index, quantize_queries
 from edgerec.infer._kernels import native
 from edgerec.serve import _topk
@@ -103,6 +105,50 @@ def test_large_k_with_ties_nan_and_too_few_real_scores(k: int) -> None:
         assert kept[row] == len(expected)
         assert columns[row, : kept[row]].tolist() == expected
         assert best[row, : kept[row]].tolist() == scores[row, expected].tolist()
+
+
+@pytest.fixture
+def hybrid(artifact: Path) -> HybridScorer:
+    scorer = load_artifact(artifact).scorer
+    assert isinstance(scorer, HybridScorer)
+    return scorer
+
+
+@pytest.mark.parametrize("weight", [None, 0.0])
+def test_hybrid_selection_matches_scoring_then_selecting(
+    monkeypatch: pytest.MonkeyPatch, hybrid: HybridScorer, weight: float | None
+) -> None:
+    # The compiled path finishes each row (softmax, transitions) as it selects it and divides
+    # only the kept scores; the reference scores the whole matrix first, in numpy.
+    if weight is not None:
+        hybrid = HybridScorer(hybrid.sequential, hybrid.transitions, weight)
+    rng = np.random.default_rng(3)
+    n = hybrid.num_items
+    histories = [rng.integers(0, n, length) for length in (1, 3, 8, 20, 5)]
+    categories = rng.integers(-1, 3, n).astype(np.int32)
+    codes = [ANY_CATEGORY, 1, -2, ANY_CATEGORY, 0]
+    raw = hybrid.sequential.score(histories)
+    compiled = top_k_filtered(raw.copy(), 12, histories, categories, codes, (hybrid, histories))
+    with monkeypatch.context() as patched:
+        patched.setattr(_topk, "native", None)
+        reference = top_k_filtered(hybrid.score(histories), 12, histories, categories, codes)
+    assert compiled[2] == reference[2]
+    assert compiled[2][2] == 0 and compiled[2][0] == 12  # an unknown category keeps nothing
+    for row, kept in enumerate(reference[2]):
+        np.testing.assert_array_equal(compiled[0][row, :kept], reference[0][row, :kept])
+        np.testing.assert_allclose(compiled[1][row, :kept], reference[1][row, :kept], rtol=1e-5)
+
+
+def test_hybrid_selection_refuses_an_item_outside_the_transition_table(
+    hybrid: HybridScorer,
+) -> None:
+    n = hybrid.num_items
+    histories = [np.array([1, n + 5])]
+    raw = hybrid.sequential.score([np.array([1, 2])])
+    with pytest.raises(IndexError, match="transition index"):
+        top_k_filtered(
+            raw, 5, histories, np.zeros(n, np.int32), [ANY_CATEGORY], (hybrid, histories)
+        )
 
 
 def floor_cases() -> dict[str, np.ndarray]:

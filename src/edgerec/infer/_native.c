@@ -702,33 +702,38 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) { return product(args
 
 static PyObject *py_matmul_half(PyObject *self, PyObject *args) { return product(args, 1); }
 
+/* Each score of row[0:n] becomes exp(score - the row's maximum); returns their sum. A softmax
+ * divides by it; a ranking needs no division (see top_k_hybrid in _select.c). */
+CLONES float exp_row(float *row, ptrdiff_t n) {
+    /* Four running maxima: with one, the chain of its vmax (three dependent instructions
+     * where vmaxps is missing) was 43% of the softmax (perf, 12,101 items, AVX-512). */
+    vf most[4] = {splat(-INFINITY), splat(-INFINITY), splat(-INFINITY), splat(-INFINITY)};
+    ptrdiff_t i = 0;
+    for (; i + 4 * LANES <= n; i += 4 * LANES)
+        for (int q = 0; q < 4; q++) most[q] = vmax(load(row + i + q * LANES), most[q]);
+    for (; i + LANES <= n; i += LANES) most[0] = vmax(load(row + i), most[0]);
+    /* The running maxima hold no NaN (vmax drops the loaded vectors' NaN lanes). */
+    float peak = hmax(vmax(vmax(most[0], most[1]), vmax(most[2], most[3])));
+    for (; i < n; i++) peak = row[i] > peak ? row[i] : peak;
+    vf acc = splat(0.0f);
+    i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        vf e = vexp_nonpositive(load(row + i) - peak);
+        store(row + i, e);
+        acc += e;
+    }
+    float total = hsum(acc);
+    for (; i < n; i++) total += row[i] = expf(row[i] - peak);
+    return total;
+}
+
 /* Row-wise softmax in place: max, then exp and its sum in one pass, then one scale. */
 CLONES static void softmax(float *scores, ptrdiff_t rows, ptrdiff_t n) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         float *row = scores + r * n;
-        /* Four running maxima: with one, the chain of its vmax (three dependent instructions
-         * where vmaxps is missing) was 43% of the softmax (perf, 12,101 items, AVX-512). */
-        vf most[4] = {splat(-INFINITY), splat(-INFINITY), splat(-INFINITY), splat(-INFINITY)};
+        float inv = 1.0f / exp_row(row, n);
         ptrdiff_t i = 0;
-        for (; i + 4 * LANES <= n; i += 4 * LANES)
-            for (int q = 0; q < 4; q++) most[q] = vmax(load(row + i + q * LANES), most[q]);
-        for (; i + LANES <= n; i += LANES) most[0] = vmax(load(row + i), most[0]);
-        float peak = -INFINITY;
-        for (int q = 0; q < 4; q++)
-            for (int lane = 0; lane < LANES; lane++)
-                peak = most[q][lane] > peak ? most[q][lane] : peak;
-        for (; i < n; i++) peak = row[i] > peak ? row[i] : peak;
-        vf acc = splat(0.0f);
-        i = 0;
-        for (; i + LANES <= n; i += LANES) {
-            vf e = vexp_nonpositive(load(row + i) - peak);
-            store(row + i, e);
-            acc += e;
-        }
-        float total = hsum(acc);
-        for (; i < n; i++) total += row[i] = expf(row[i] - peak);
-        float inv = 1.0f / total;
-        for (i = 0; i + LANES <= n; i += LANES) store(row + i, load(row + i) * inv);
+        for (; i + LANES <= n; i += LANES) store(row + i, load(row + i) * inv);
         for (; i < n; i++) row[i] *= inv;
     }
 }
@@ -757,10 +762,10 @@ done:
 /* out[u, j] += weight * decay^age * data[e] for every transition e (item j) of every recent
  * item of user u (items[offsets[u]:offsets[u+1]], newest first, age 0 first): the hybrid's
  * transition term, in the order numpy's add.at applies it. Ids are checked, never trusted. */
-static int add_transitions(float *out, ptrdiff_t users, ptrdiff_t n, const int64_t *indptr,
-                           ptrdiff_t table_rows, const int32_t *indices, const float *data,
-                           ptrdiff_t entries, const int64_t *items, ptrdiff_t item_count,
-                           const int64_t *offsets, float decay, float weight) {
+int add_transitions(float *out, ptrdiff_t users, ptrdiff_t n, const int64_t *indptr,
+                    ptrdiff_t table_rows, const int32_t *indices, const float *data,
+                    ptrdiff_t entries, const int64_t *items, ptrdiff_t item_count,
+                    const int64_t *offsets, float decay, float weight) {
     for (ptrdiff_t u = 0; u < users; u++) {
         float *row = out + u * n;
         if (offsets[u] < 0 || offsets[u] > offsets[u + 1] || offsets[u + 1] > item_count)
@@ -864,6 +869,12 @@ static PyMethodDef methods[] = {
      "kept): each row's k best columns and scores, best first (ties to the lower column), "
      "after setting its banned columns and, where codes[r] != -1, the columns of other "
      "categories to -inf; kept[r] counts those above -inf."},
+    {"top_k_hybrid", py_top_k_hybrid, METH_VARARGS,
+     "top_k_hybrid(scores, rows, n, k, banned, banned_offsets, categories, codes, columns, "
+     "values, kept, indptr, indices, data, items, item_offsets, decay, weight): top_k of the "
+     "hybrid model's scores from the sequential model's raw ones (rows, n), overwritten: each "
+     "row's softmax plus weight times the transition scores of its recent items (as "
+     "add_transitions), filtered and selected row by row."},
     {"quantize", py_quantize, METH_VARARGS,
      "quantize(queries, rows, d, values, scales): float32 queries as int16 values and float32 "
      "scales for ivf_scan, as edgerec.infer._ann.quantize_queries does in numpy."},

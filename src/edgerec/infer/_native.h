@@ -112,6 +112,15 @@ INLINE vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 INLINE vf vmax(vf a, vf b) { return pick(a > b, a, b); }
 #endif
 
+/* The largest lane of v (NaN lanes: see vmax). */
+INLINE float hmax(vf v) {
+    v = vmax(v, __builtin_shuffle(v, FOLD1));
+    v = vmax(v, __builtin_shuffle(v, FOLD2));
+    if (FOLDS > 2) v = vmax(v, __builtin_shuffle(v, FOLD3));
+    if (FOLDS > 3) v = vmax(v, __builtin_shuffle(v, FOLD4));
+    return v[0];
+}
+
 /* IEEE half-precision bits (the low 16 bits of each lane) as floats, exact for every input:
  * normal numbers rebiased, subnormals scaled, infinities and NaN kept. */
 INLINE vf half_to_float(vi h) {
@@ -165,8 +174,16 @@ void release(Buffer *buffers, int n);
  * `if (raise_for(status, "...")) goto done;`. */
 int raise_for(int status, const char *message);
 
+/* Scoring steps of _native.c that _select.c's hybrid top-k runs row by row. */
+float exp_row(float *row, ptrdiff_t n);
+int add_transitions(float *out, ptrdiff_t users, ptrdiff_t n, const int64_t *indptr,
+                    ptrdiff_t table_rows, const int32_t *indices, const float *data,
+                    ptrdiff_t entries, const int64_t *items, ptrdiff_t item_count,
+                    const int64_t *offsets, float decay, float weight);
+
 /* Kernels of _select.c, registered by _native.c's module. */
 PyObject *py_top_k(PyObject *self, PyObject *args);
+PyObject *py_top_k_hybrid(PyObject *self, PyObject *args);
 PyObject *py_quantize(PyObject *self, PyObject *args);
 PyObject *py_ivf_scan(PyObject *self, PyObject *args);
 PyObject *py_rescore(PyObject *self, PyObject *args);

@@ -72,7 +72,7 @@ class TransitionScorer:
             and out.shape[1:] == (self.num_items,)
         ):
             # One compiled loop instead of ~25 numpy calls (~70 us for a lone request).
-            items, offsets = joined(self._recent(histories))
+            items, offsets = joined(self.recent(histories))
             native.add_transitions(
                 out, len(out), self.num_items, self.indptr, self.indices, self.data, items,
                 offsets, self.history_decay, weight,
@@ -84,13 +84,13 @@ class TransitionScorer:
             flat = out.reshape(-1)
             np.add.at(flat, rows * self.num_items + columns, np.float32(weight) * values)
 
-    def _recent(self, histories: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def recent(self, histories: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Every user's last ``history_len`` items, newest first."""
         return [np.asarray(history[-self.history_len :])[::-1] for history in histories]
 
     def _entries(self, histories: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
         """(row, item, weight) of every transition the recent history items contribute."""
-        items, offsets = joined(self._recent(histories))
+        items, offsets = joined(self.recent(histories))
         counts = np.diff(offsets)
         ages = np.concatenate([np.zeros(0, dtype=np.int64), *(np.arange(n) for n in counts)])
         owners = np.repeat(np.arange(len(counts)), counts)
@@ -199,8 +199,13 @@ class HybridScorer:
         self.num_items = sequential.num_items
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return self.finish(self.sequential.score(histories), histories)
+
+    def finish(self, scores: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """The hybrid's scores of ``histories`` from the sequential model's (``scores``, a
+        fresh float32 matrix, overwritten and returned)."""
         # The transitions are added into the probabilities: no dense transition matrix.
-        scores = softmax_rows(self.sequential.score(histories), inplace=True)
+        scores = softmax_rows(scores, inplace=True)
         if self.weight != 0.0:
             self.transitions.add_into(scores, histories, self.weight)
         return scores

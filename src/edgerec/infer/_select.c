@@ -106,14 +106,6 @@ CLONES static void keep_category(float *row, ptrdiff_t n, const int32_t *categor
         if (categories[i] != code) row[i] = -INFINITY;
 }
 
-INLINE float hmax(vf v) {
-    v = vmax(v, __builtin_shuffle(v, FOLD1));
-    v = vmax(v, __builtin_shuffle(v, FOLD2));
-    if (FOLDS > 2) v = vmax(v, __builtin_shuffle(v, FOLD3));
-    if (FOLDS > 3) v = vmax(v, __builtin_shuffle(v, FOLD4));
-    return v[0];
-}
-
 /* Offers the scores of row[0:n] that can be among its k best to `best`, in index order.
  *
  * With at least k blocks, a floor: the blocks fall into k strided groups, and the least of the
@@ -282,59 +274,94 @@ static ptrdiff_t best_of(const float *row, ptrdiff_t n, int k, Entry *heap, floa
     return best.size;
 }
 
-/* Returns -1 on a bad banned index or offset, -2 when out of memory. */
+/* One row's filters and selection (see top_k): its banned columns (banned[first:last]) and,
+ * where code != -1, other categories' columns become -inf; its k best go to columns and
+ * values (-1 and -inf padded), each value times `scale`; kept gets how many are above -inf.
+ * Returns -1 on a bad banned index or offsets, -2 when out of memory. */
+static int top_k_row(float *row, ptrdiff_t n, int k, const int64_t *banned,
+                     ptrdiff_t banned_count, int64_t first, int64_t last,
+                     const int32_t *categories, int32_t code, float scale, int64_t *columns,
+                     float *values, int64_t *kept, Entry *heap, float *maxima, Radix *radix) {
+    if (first < 0 || first > last || last > banned_count) return -1;
+    for (int64_t at = first; at < last; at++) {
+        if (banned[at] < 0 || banned[at] >= n) return -1;
+        row[banned[at]] = -INFINITY;
+    }
+    if (code != -1) keep_category(row, n, categories, code);
+    ptrdiff_t size = best_of(row, n, k, heap, maxima, radix);
+    if (size < 0) return -2;
+    *kept = 0;
+    while (*kept < size && heap[*kept].score > -INFINITY) ++*kept;
+    for (int j = 0; j < k; j++) {
+        columns[j] = j < size ? heap[j].index : -1;
+        values[j] = j < size ? heap[j].score * scale : -INFINITY;
+    }
+    return 0;
+}
+
+/* The hybrid model's transition table and each row's recent items (see add_transitions). */
+typedef struct {
+    const int64_t *indptr, *items, *offsets;
+    const int32_t *indices;
+    const float *data;
+    ptrdiff_t table_rows, entries, item_count;
+    float decay, weight;
+} Transitions;
+
+/* Returns -1 on a bad banned index or offset, -2 when out of memory, -3 on a bad transition
+ * index or item offset.
+ *
+ * With `hybrid`, each row holds the sequential model's raw scores and gets the hybrid's score
+ * on the way, row by row while it is in cache: exp(score - max) (exp_row), then the
+ * transitions times the row's sum of those, so the row is its hybrid scores times that sum:
+ * the same order, and only the k kept scores are divided. Three whole-matrix passes (softmax,
+ * transitions, selection) each read every row back from the L3 cache when a batch's scores
+ * outgrow the L2 (3 MB at 64 users, Beauty). */
 static int top_k(float *scores, ptrdiff_t rows, ptrdiff_t n, int k, const int64_t *banned,
                  ptrdiff_t banned_count, const int64_t *banned_offsets, const int32_t *categories,
                  const int32_t *codes, int64_t *columns, float *values, int64_t *kept,
-                 Entry *heap, float *maxima) {
+                 Entry *heap, float *maxima, const Transitions *hybrid) {
     Radix radix = {0};
     int status = 0;
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        float *row = scores + r * n;
-        int64_t first = banned_offsets[r], last = banned_offsets[r + 1];
-        if (first < 0 || first > last || last > banned_count) {
-            status = -1;
-            break;
+    for (ptrdiff_t r = 0; r < rows && status == 0; r++) {
+        float *row = scores + r * n, scale = 1.0f;
+        if (hybrid) {
+            float total = exp_row(row, n);
+            const Transitions *t = hybrid;
+            if (t->weight != 0.0f &&
+                add_transitions(row, 1, n, t->indptr, t->table_rows, t->indices, t->data,
+                                t->entries, t->items, t->item_count, t->offsets + r, t->decay,
+                                t->weight * total))
+                status = -3;
+            scale = 1.0f / total;
         }
-        for (int64_t at = first; at < last; at++) {
-            if (banned[at] < 0 || banned[at] >= n) {
-                status = -1;
-                break;
-            }
-            row[banned[at]] = -INFINITY;
-        }
-        if (status != 0) break;
-        if (codes[r] != -1) keep_category(row, n, categories, codes[r]);
-        ptrdiff_t size = best_of(row, n, k, heap, maxima, &radix);
-        if (size < 0) {
-            status = -2;
-            break;
-        }
-        kept[r] = 0;
-        while (kept[r] < size && heap[kept[r]].score > -INFINITY) kept[r]++;
-        for (int j = 0; j < k; j++) {
-            columns[r * k + j] = j < size ? heap[j].index : -1;
-            values[r * k + j] = j < size ? heap[j].score : -INFINITY;
-        }
+        if (status == 0)
+            status = top_k_row(row, n, k, banned, banned_count, banned_offsets[r],
+                               banned_offsets[r + 1], categories, codes[r], scale,
+                               columns + r * k, values + r * k, kept + r, heap, maxima, &radix);
     }
     radix_free(&radix);
     return status;
 }
 
-PyObject *py_top_k(PyObject *self, PyObject *args) {
+/* top_k and top_k_hybrid: the arguments they share, then the hybrid's transition table. */
+static PyObject *select_rows(PyObject *args, int hybrid) {
     PyObject *scores_obj, *banned_obj, *offsets_obj, *categories_obj, *codes_obj, *columns_obj,
-        *values_obj, *kept_obj;
+        *values_obj, *kept_obj, *indptr_obj = NULL, *indices_obj = NULL, *data_obj = NULL,
+        *items_obj = NULL, *item_offsets_obj = NULL;
     Py_ssize_t rows, n;
     int k;
-    if (!PyArg_ParseTuple(args, "OnniOOOOOOO", &scores_obj, &rows, &n, &k, &banned_obj,
-                          &offsets_obj, &categories_obj, &codes_obj, &columns_obj, &values_obj,
-                          &kept_obj))
+    Transitions t = {0};
+    if (!PyArg_ParseTuple(args, hybrid ? "OnniOOOOOOOOOOOOff" : "OnniOOOOOOO", &scores_obj,
+                          &rows, &n, &k, &banned_obj, &offsets_obj, &categories_obj, &codes_obj,
+                          &columns_obj, &values_obj, &kept_obj, &indptr_obj, &indices_obj,
+                          &data_obj, &items_obj, &item_offsets_obj, &t.decay, &t.weight))
         return NULL;
     if (rows < 0 || n < 1 || k < 1 || k > n) {
         PyErr_SetString(PyExc_ValueError, "top_k: bad dimensions (need 1 <= k <= n)");
         return NULL;
     }
-    Buffer b[8] = {{.held = 0}};
+    Buffer b[13] = {{.held = 0}};
     PyObject *result = NULL;
     Entry *heap = NULL;
     float *maxima = NULL;
@@ -348,6 +375,23 @@ PyObject *py_top_k(PyObject *self, PyObject *args) {
         get(values_obj, &b[6], 1, rows * k, "values") < 0 ||
         get(kept_obj, &b[7], 1, 2 * rows, "kept") < 0)
         goto done;
+    if (hybrid) {
+        if (get(indptr_obj, &b[8], 0, 2, "indptr") < 0 ||
+            get(indices_obj, &b[9], 0, 0, "indices") < 0 ||
+            get(data_obj, &b[10], 0, 0, "data") < 0 ||
+            get(items_obj, &b[11], 0, 0, "items") < 0 ||
+            get(item_offsets_obj, &b[12], 0, 2 * (rows + 1), "item_offsets") < 0)
+            goto done;
+        t.indptr = b[8].view.buf, t.indices = b[9].view.buf, t.data = b[10].view.buf;
+        t.items = b[11].view.buf, t.offsets = b[12].view.buf;
+        t.table_rows = b[8].view.len / (Py_ssize_t)sizeof(int64_t) - 1;
+        t.entries = b[9].view.len / (Py_ssize_t)sizeof(int32_t);
+        t.item_count = b[11].view.len / (Py_ssize_t)sizeof(int64_t);
+        if (b[10].view.len < t.entries * (Py_ssize_t)sizeof(float)) {
+            PyErr_SetString(PyExc_ValueError, "top_k_hybrid: fewer data than indices");
+            goto done;
+        }
+    }
     heap = malloc(sizeof(Entry) * (size_t)k);
     maxima = malloc(sizeof(float) * (size_t)(n / LANES + 1));
     if (!heap || !maxima) {
@@ -358,16 +402,23 @@ PyObject *py_top_k(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS;
     failed = top_k(b[0].view.buf, rows, n, k, b[1].view.buf,
                    b[1].view.len / (Py_ssize_t)sizeof(int64_t), b[2].view.buf, b[3].view.buf,
-                   b[4].view.buf, b[5].view.buf, b[6].view.buf, b[7].view.buf, heap, maxima);
+                   b[4].view.buf, b[5].view.buf, b[6].view.buf, b[7].view.buf, heap, maxima,
+                   hybrid ? &t : NULL);
     Py_END_ALLOW_THREADS;
-    if (raise_for(failed, "top_k: a banned index is out of range")) goto done;
+    if (raise_for(failed, failed == -3 ? "top_k_hybrid: a transition index is out of range"
+                                       : "top_k: a banned index is out of range"))
+        goto done;
     result = Py_NewRef(Py_None);
 done:
     free(heap);
     free(maxima);
-    release(b, 8);
+    release(b, 13);
     return result;
 }
+
+PyObject *py_top_k(PyObject *self, PyObject *args) { return select_rows(args, 0); }
+
+PyObject *py_top_k_hybrid(PyObject *self, PyObject *args) { return select_rows(args, 1); }
 
 /* The exact integer product of an int8 row with a quantized query: integer sums do not depend
  * on their order, so every path gives the same. A plain loop: GCC vectorizes it as int16

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgerec.artifact import LoadedModel, artifact_digest
-from edgerec.infer import SASRecScorer, gather_float32, row_blocks, to_float32
+from edgerec.infer import HybridScorer, SASRecScorer, gather_float32, row_blocks, to_float32
 from edgerec.infer._kernels import native
 from edgerec.serve._answer import MODEL, Answer, Ranked, Renderer
 from edgerec.serve._topk import (
@@ -153,10 +153,15 @@ class Engine:
                     )
         exact = [row for row in personal if answers[row] is None]
         if exact:
-            matrix = np.asarray(
-                self.model.scorer.score([known[row] for row in exact]), dtype=np.float32
-            )
-            self._finish_many(matrix, exact, queries, known, banned, MODEL, answers)
+            histories = [known[row] for row in exact]
+            scorer = self.model.scorer
+            if isinstance(scorer, HybridScorer):
+                # The sequential model's scores: the hybrid's are made as each row is selected.
+                matrix = np.asarray(scorer.sequential.score(histories), dtype=np.float32)
+                self._finish_many(matrix, exact, queries, known, banned, MODEL, answers, scorer)
+            else:
+                matrix = np.asarray(scorer.score(histories), dtype=np.float32)
+                self._finish_many(matrix, exact, queries, known, banned, MODEL, answers)
         for row, answer in enumerate(answers):
             if answer is None and queries[row].candidates is None:
                 answers[row] = self._popular(queries[row], banned[row])
@@ -226,10 +231,11 @@ class Engine:
         banned: list[np.ndarray],
         source: str,
         answers: list[Answer | None],
+        hybrid: HybridScorer | None = None,
     ) -> None:
         """Filters (seen, excluded, category, candidates) and top-k over one score row per
         query (``matrix[i]`` answers ``queries[rows[i]]``); the rows without candidates in one
-        `top_k_filtered` call."""
+        `top_k_filtered` call. With ``hybrid``, the rows are its sequential model's scores."""
         plain: list[int] = []
         for position, row in enumerate(rows):
             query = queries[row]
@@ -237,6 +243,8 @@ class Engine:
                 plain.append(position)
                 continue
             scores = matrix[position]
+            if hybrid is not None:
+                hybrid.finish(matrix[position : position + 1], [known[row]])
             code = self._code(query.category)
             filter_row(scores, self._dropped(known[row], banned[row]), self._item_category, code)
             dropped = set(query.history) | set(query.exclude)
@@ -252,6 +260,7 @@ class Engine:
             [self._dropped(known[row], banned[row]) for row in owners],
             self._item_category,
             [self._code(queries[row].category) for row in owners],
+            None if hybrid is None else (hybrid, [known[row] for row in owners]),
         )
         for row, answer in zip(
             owners, self._ranked_rows(columns, best, kept, ks, source), strict=True

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgerec.infer import HybridScorer
 from edgerec.infer._kernels import joined, native
 
 GROUPS = 256
@@ -30,10 +31,15 @@ def top_k_filtered(
     dropped: Sequence[np.ndarray],
     categories: np.ndarray,
     codes: Sequence[int],
+    hybrid: tuple[HybridScorer, Sequence[np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """`top_k_rows` after each row's ``dropped`` columns, and (where ``codes[r]`` is not
     `ANY_CATEGORY`) the columns whose ``categories`` entry differs from ``codes[r]``, are set to
     ``-inf`` in ``scores``; and how many of each row's k are above ``-inf``.
+
+    With ``hybrid`` (a hybrid scorer and each row's history), ``scores`` are its sequential
+    model's and become the hybrid's first (`HybridScorer.finish`); compiled, row by row as
+    each is selected, and only the k kept scores are normalised.
     """
     rows, width = scores.shape
     k = max(0, min(k, width))
@@ -44,11 +50,23 @@ def top_k_filtered(
         columns = np.empty((rows, k), dtype=np.int64)
         best = np.empty((rows, k), dtype=np.float32)
         kept = np.empty(rows, dtype=np.int64)
-        native.top_k(
+        selected = (
             scores, rows, width, k, banned, offsets, categories,
             np.asarray(codes, dtype=np.int32), columns, best, kept,
         )  # fmt: skip
+        if hybrid is None:
+            native.top_k(*selected)
+        else:
+            scorer, histories = hybrid
+            table = scorer.transitions
+            items, item_offsets = joined(table.recent(histories))
+            native.top_k_hybrid(
+                *selected, table.indptr, table.indices, table.data, items, item_offsets,
+                table.history_decay, scorer.weight,
+            )  # fmt: skip
         return columns, best, kept.tolist()
+    if hybrid is not None:
+        hybrid[0].finish(scores, hybrid[1])
     for row, (columns, code) in enumerate(zip(dropped, codes, strict=True)):
         filter_row(scores[row], columns, categories, code)
     columns, best = top_k_rows(scores, k)
