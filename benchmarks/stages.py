@@ -5,7 +5,9 @@
 One core, in-process, ten-item histories of random catalog items (and, for "encoder, 1-50",
 histories of 1 to 50 items, uniformly). Each stage runs alone in a
 loop of its own (warm caches), so the stages do not sum to `recommend_many`, which reads them
-all in turn. Prints one table of microseconds per user by batch size; asserts nothing.
+all in turn. "softmax" is the hybrid's softmax alone; "hybrid top-k" is what serving runs after
+the product (each row's softmax, transitions and top-10 in one pass), less the copy of the raw
+scores it overwrites. Prints one table of microseconds per user by batch size; asserts nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from edgerec.artifact import load_artifact  # noqa: E402
 from edgerec.infer import HybridScorer, SASRecScorer, softmax_rows  # noqa: E402
 from edgerec.serve._engine import Engine, Query  # noqa: E402
 from edgerec.serve._heap import keep_freed_memory  # noqa: E402
+from edgerec.serve._topk import ANY_CATEGORY, top_k_filtered  # noqa: E402
 
 BATCHES = (1, 16, 64)
 
@@ -78,6 +81,20 @@ def stages(engine: Engine, batch: int, rounds: int) -> dict[str, float]:
         out["product"] -= out["encoder"]  # score() encodes, then multiplies
         scores = sequential.score(known[0])
         out["softmax"] = per_user_us(lambda i: softmax_rows(scores, inplace=True), batch, rounds)
+        if isinstance(scorer, HybridScorer):
+            # What serving runs after the product: each row's softmax, transitions and top-10
+            # in one pass over the batch (top_k_filtered with the hybrid), on fresh raw scores.
+            raw = [sequential.score(group) for group in known]
+            categories = np.full(len(model.vocab), -1, dtype=np.int32)  # no category asked
+            out["hybrid top-k"] = per_user_us(
+                lambda i: top_k_filtered(
+                    raw[i % 16].copy(), 10, known[i % 16], categories, [ANY_CATEGORY] * batch,
+                    (scorer, known[i % 16]),
+                ),
+                batch,
+                rounds,
+            )  # fmt: skip
+            out["hybrid top-k"] -= per_user_us(lambda i: raw[i % 16].copy(), batch, rounds)
     return out
 
 
