@@ -139,6 +139,23 @@ def test_hybrid_selection_matches_scoring_then_selecting(
         np.testing.assert_allclose(compiled[1][row, :kept], reference[1][row, :kept], rtol=1e-5)
 
 
+def test_a_nan_score_empties_its_row_in_the_hybrid_selection_as_in_the_softmax(
+    monkeypatch: pytest.MonkeyPatch, hybrid: HybridScorer
+) -> None:
+    # The softmax of a row with a NaN is NaN throughout, and NaN is never selected: the
+    # compiled path, which divides only the kept scores, must not keep the row's other items.
+    histories = [np.array([1, 2]), np.array([3])]
+    raw = hybrid.sequential.score(histories)
+    raw[0, 7] = np.nan
+    categories = np.zeros(hybrid.num_items, np.int32)
+    codes = [ANY_CATEGORY] * 2
+    compiled = top_k_filtered(raw.copy(), 5, histories, categories, codes, (hybrid, histories))
+    with monkeypatch.context() as patched:
+        patched.setattr(_topk, "native", None)
+        reference = top_k_filtered(raw.copy(), 5, histories, categories, codes, (hybrid, histories))
+    assert compiled[2] == reference[2] == [0, 5]
+
+
 def test_hybrid_selection_refuses_an_item_outside_the_transition_table(
     hybrid: HybridScorer,
 ) -> None:

@@ -347,7 +347,9 @@ static int top_k(float *scores, ptrdiff_t rows, ptrdiff_t n, int k, const int64_
             if (r + 1 < rows) prefetch_transitions(hybrid, r + 1);
             float total = exp_row(row, n);
             const Transitions *t = hybrid;
-            if (t->weight != 0.0f &&
+            if (total != total) /* a NaN score: softmax() makes the whole row NaN, so here too */
+                for (ptrdiff_t i = 0; i < n; i++) row[i] = NAN;
+            else if (t->weight != 0.0f &&
                 add_transitions(row, 1, n, t->indptr, t->table_rows, t->indices, t->data,
                                 t->entries, t->items, t->item_count, t->offsets + r, t->decay,
                                 t->weight * total))
