@@ -7,8 +7,10 @@ fall in different groups) are sorted. A per-row ``argpartition`` and sort cost 3
 batches of 16 (``python benchmarks/topk.py``).
 
 `top_k_filtered` applies the engine's filters first; where the compiled kernels are built it
-filters and selects each row in one pass of ``_select.c``. `top_k_candidates` (compiled only)
-rescores and selects a user's ANN candidates against a float16 table.
+filters and selects each row in one pass of ``_select.c`` (for the hybrid model, after making
+that row's hybrid scores from the sequential model's, while the row is in cache).
+`top_k_candidates` (compiled only) rescores and selects a user's ANN candidates against a
+float16 table.
 """
 
 from __future__ import annotations
