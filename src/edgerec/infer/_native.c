@@ -140,9 +140,9 @@ INLINE vf vexp_nonpositive(vf x) {
     const vf round = splat(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
 #if defined(WIDE_BUILD)
     /* vscalefps multiplies by 2^n, the same product as building 2^n's bits, and zeroes the
-     * masked lanes in the same instruction: the clamp, the exponent's bits and the select were
-     * 7 of the 19 vector operations. Lanes below -86 (or -inf) compute garbage, then 0; NaN
-     * lanes stay NaN, as in the portable form. */
+     * masked lanes in the same instruction, replacing the clamp, the exponent's bits, the
+     * multiply and the select. Lanes below -86 (or -inf) compute garbage, then 0; NaN lanes
+     * stay NaN, as in the portable form. */
     __mmask16 kept = _mm512_cmp_ps_mask(x, splat(-86.0f), _CMP_NLT_UQ);
     vf nf = (x * 1.44269504088896341f + round) - round;
     return _mm512_maskz_scalef_ps(kept, exp_taylor(x, nf, 6), nf);
