@@ -153,15 +153,12 @@ class Engine:
                     )
         exact = [row for row in personal if answers[row] is None]
         if exact:
-            histories = [known[row] for row in exact]
             scorer = self.model.scorer
-            if isinstance(scorer, HybridScorer):
-                # The sequential model's scores: the hybrid's are made as each row is selected.
-                matrix = np.asarray(scorer.sequential.score(histories), dtype=np.float32)
-                self._finish_many(matrix, exact, queries, known, banned, MODEL, answers, scorer)
-            else:
-                matrix = np.asarray(scorer.score(histories), dtype=np.float32)
-                self._finish_many(matrix, exact, queries, known, banned, MODEL, answers)
+            hybrid = scorer if isinstance(scorer, HybridScorer) else None
+            # A hybrid's sequential model scores: the hybrid's are made as each row is selected.
+            scoring = scorer if hybrid is None else hybrid.sequential
+            matrix = np.asarray(scoring.score([known[row] for row in exact]), dtype=np.float32)
+            self._finish_many(matrix, exact, queries, known, banned, MODEL, answers, hybrid)
         for row, answer in enumerate(answers):
             if answer is None and queries[row].candidates is None:
                 answers[row] = self._popular(queries[row], banned[row])
