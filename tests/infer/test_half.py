@@ -44,3 +44,14 @@ def test_transposed_copy_equals_the_transpose(rows: int, monkeypatch: pytest.Mon
     copy = _half.transposed_float32(table)
     assert copy.flags.c_contiguous and copy.dtype == np.float32 and copy.shape == (3, rows)
     assert np.array_equal(copy, table.T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_packed_panels_start_on_a_cache_line_and_hold_the_table(dtype: type) -> None:
+    table = np.random.default_rng(1).standard_normal((70, 8)).astype(dtype)
+    for _ in range(5):  # whatever offset the allocator hands out
+        panels = _half.packed_panels(table, width=16, dtype=dtype)
+        assert panels.ctypes.data % 64 == 0 and panels.dtype == dtype
+        assert panels.shape == (5, 8, 16)
+        unpacked = panels.transpose(0, 2, 1).reshape(80, 8)
+        assert np.array_equal(unpacked[:70], table) and not unpacked[70:].any()

@@ -18,6 +18,8 @@ _FLOAT32_OF.setflags(write=False)
 _BLOCK_ROWS = 1 << 16
 # Rows transposed at a time by `transposed_float32`: 1 MB of float32 at 64 dims, in cache.
 _TRANSPOSE_ROWS = 1 << 12
+# A cache line: the compiled kernels' vector loads of 16 floats each stay within one.
+_LINE = 64
 
 
 def to_float32(values: np.ndarray) -> np.ndarray:
@@ -54,6 +56,18 @@ def transposed_float32(table: np.ndarray) -> np.ndarray:
     return out
 
 
+def aligned_zeros(shape: tuple[int, ...], dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """Zeros whose first element starts a cache line (numpy aligns to 16 bytes only).
+
+    A 64-float panel row read as four 16-float vectors then never straddles two lines: on a
+    Xeon (2026-11-28) the product of 64 users with 12,101 items went from 10.5-10.7 to
+    9.3-9.5 us per user with the panels aligned, nothing else changed."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(size + _LINE, dtype=np.uint8)
+    skip = -raw.ctypes.data % _LINE
+    return raw[skip : skip + size].view(dtype).reshape(shape)
+
+
 def packed_panels(
     table: np.ndarray, width: int = 64, dtype: type[np.floating] = np.float32
 ) -> np.ndarray:
@@ -63,7 +77,7 @@ def packed_panels(
     Built a cache-sized block of rows at a time."""
     rows, dim = table.shape
     count = -(-rows // width)
-    out = np.zeros((count, dim, width), dtype=dtype)
+    out = aligned_zeros((count, dim, width), dtype)
     step = max(1, _TRANSPOSE_ROWS // width)
     for first in range(0, count, step):
         block = table[first * width : (first + step) * width]

@@ -394,7 +394,9 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
      * last rows, attention weights. */
     ptrdiff_t hidden_floats = rows * ff > (ptrdiff_t)batch * d ? rows * ff : (ptrdiff_t)batch * d;
     size_t floats = (size_t)(rows * 5 * d + hidden_floats + (ptrdiff_t)batch * d + longest);
-    if (!(scratch = malloc(floats * sizeof(float)))) {
+    /* On a cache line, as the weights are (SASRecEncoder._pack): with d a multiple of 16, no
+     * vector of an activation row then straddles two lines. */
+    if (!(scratch = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64))) {
         PyErr_NoMemory();
         goto done;
     }
@@ -672,7 +674,8 @@ static PyObject *product(PyObject *args, int half) {
     }
 #endif
     /* The widened panel (float16 panels), then the last panel's full-width products. */
-    if (!(scratch = malloc(sizeof(float) * (panel_size + (ptrdiff_t)rows * PANEL)))) {
+    size_t scratch_bytes = sizeof(float) * (size_t)(panel_size + (ptrdiff_t)rows * PANEL);
+    if (!(scratch = aligned_alloc(64, (scratch_bytes + 63) / 64 * 64))) { /* as the panels */
         PyErr_NoMemory();
         goto done;
     }

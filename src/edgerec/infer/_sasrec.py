@@ -21,7 +21,7 @@ from itertools import accumulate
 
 import numpy as np
 
-from edgerec.infer._half import to_float32
+from edgerec.infer._half import aligned_zeros, to_float32
 from edgerec.infer._kernels import native
 
 LN_EPS = 1e-12
@@ -128,7 +128,10 @@ class SASRecEncoder:
             parts += [*self._fused[p], w[p + "o.w"], w[p + "o.b"], w[p + "ln1.g"], w[p + "ln1.b"]]
             parts += [w[p + "ff1.w"], w[p + "ff1.b"], w[p + "ff2.w"], w[p + "ff2.b"]]
             parts += [w[p + "ln2.g"], w[p + "ln2.b"]]
-        packed = np.concatenate([np.ravel(part) for part in parts]).astype(np.float32)
+        flat = np.concatenate([np.ravel(part) for part in parts])
+        # With d a multiple of 16, so is every part: aligning the start aligns each weight's rows.
+        packed = aligned_zeros(flat.shape)
+        packed[:] = flat
         packed.setflags(write=False)
         return packed
 
