@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgerec.artifact import load_artifact
-from edgerec.infer import HybridScorer, _ann
+from edgerec.infer import HybridScorer, TransitionScorer, _ann
 from edgerec.infer._ann import ItemIndex, build_item_index, quantize_queries
 from edgerec.infer._kernels import native
 from edgerec.serve import _topk
@@ -134,6 +134,54 @@ def test_hybrid_selection_matches_scoring_then_selecting(
         reference = top_k_filtered(hybrid.score(histories), 12, histories, categories, codes)
     assert compiled[2] == reference[2]
     assert compiled[2][2] == 0 and compiled[2][0] == 12  # an unknown category keeps nothing
+    for row, kept in enumerate(reference[2]):
+        np.testing.assert_array_equal(compiled[0][row, :kept], reference[0][row, :kept])
+        np.testing.assert_allclose(compiled[1][row, :kept], reference[1][row, :kept], rtol=1e-5)
+
+
+def random_transitions(items: int, rng: np.random.Generator) -> TransitionScorer:
+    """Up to 40 next items per item, each row's weights summing to 1, as training makes them."""
+    counts = rng.integers(0, 40, items)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    data = rng.random(int(indptr[-1])).astype(np.float32)
+    owners = np.repeat(np.arange(items), counts)
+    data /= np.bincount(owners, weights=data, minlength=items)[owners].astype(np.float32)
+    indices = rng.integers(0, items, int(indptr[-1])).astype(np.int32)
+    return TransitionScorer(indptr, indices, data, items, history_len=5, history_decay=0.5)
+
+
+# k = 60 is past _select.c's RADIX_MIN_K (radix selection); 47 selects in one-vector blocks,
+# 1 and 10 in four-vector ones.
+@pytest.mark.parametrize("k", [1, 10, 47, 60])
+@pytest.mark.parametrize("weight", [0.0, 0.3, 30.0])
+def test_hybrid_rows_of_a_large_catalog_match_scoring_then_selecting(
+    monkeypatch: pytest.MonkeyPatch, hybrid: HybridScorer, k: int, weight: float
+) -> None:
+    # The planted catalog's 60 items are too few for the selection's floor (k strided groups
+    # of blocks, see _select.c's scan_row): 3,000 items, random transitions and scores.
+    n = 3000
+    rng = np.random.default_rng(k)
+    transitions = random_transitions(n, rng)
+    scorer = HybridScorer(hybrid.sequential, transitions, weight)
+    histories = [rng.integers(0, n, length) for length in (1, 5, 12, 30, 3, 8)]
+    raw = (3 * rng.standard_normal((6, n))).astype(np.float32)
+    raw[4, -3] = 20.0  # the row's maximum among the last scores, past every whole block
+    last = int(histories[2][-1])
+    followers = transitions.indices[transitions.indptr[last] : transitions.indptr[last + 1]]
+    # Excluded items: random ones, and (row 2) the items after its newest one, which a large
+    # weight would otherwise rank first.
+    dropped = [np.concatenate([h, rng.integers(0, n, 3)]) for h in histories]
+    dropped[2] = np.concatenate([dropped[2], followers[:3]])
+    categories = rng.integers(-1, 4, n).astype(np.int32)
+    codes = [ANY_CATEGORY, 1, ANY_CATEGORY, -2, ANY_CATEGORY, 0]
+    selected = (k, dropped, categories, codes, (scorer, histories))
+    compiled = top_k_filtered(raw.copy(), *selected)
+    with monkeypatch.context() as patched:
+        patched.setattr(_topk, "native", None)
+        reference = top_k_filtered(raw.copy(), *selected)
+    assert compiled[2] == reference[2]
+    assert compiled[2][3] == 0  # an unknown category keeps nothing
+    assert set(compiled[0][2, : compiled[2][2]].tolist()).isdisjoint(followers[:3].tolist())
     for row, kept in enumerate(reference[2]):
         np.testing.assert_array_equal(compiled[0][row, :kept], reference[0][row, :kept])
         np.testing.assert_allclose(compiled[1][row, :kept], reference[1][row, :kept], rtol=1e-5)
