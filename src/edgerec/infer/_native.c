@@ -33,6 +33,11 @@ static int wide_tiles(void) {
 #endif
 }
 
+/* Scratch starting on a cache line, as the panels and the packed encoder weights do
+ * (edgerec.infer._half.aligned_zeros): with rows of whole vectors, no 16-float load of it
+ * straddles two lines. aligned_alloc wants a multiple of the alignment. */
+static void *line_alloc(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 /* out[r] = bias + x[r] @ w (+ add[r]) for a tile of R rows and Q vectors of columns. R and Q
  * are constants after inlining: the R x Q accumulators stay in registers. */
 INLINE void tile(int R, int Q, const float *x, ptrdiff_t x_stride, int K, const float *w,
@@ -409,9 +414,7 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     ptrdiff_t hidden_floats = rows * ff > (ptrdiff_t)batch * d ? rows * ff : (ptrdiff_t)batch * d;
     size_t floats =
         (size_t)(rows * 5 * d + hidden_floats + (ptrdiff_t)batch * d + longest + LANES);
-    /* On a cache line, as the weights are (SASRecEncoder._pack): with d a multiple of 16, no
-     * vector of an activation row then straddles two lines. */
-    if (!(scratch = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64))) {
+    if (!(scratch = line_alloc(floats * sizeof(float)))) {
         PyErr_NoMemory();
         goto done;
     }
@@ -689,8 +692,8 @@ static PyObject *product(PyObject *args, int half) {
     }
 #endif
     /* The widened panel (float16 panels), then the last panel's full-width products. */
-    size_t scratch_bytes = sizeof(float) * (size_t)(panel_size + (ptrdiff_t)rows * PANEL);
-    if (!(scratch = aligned_alloc(64, (scratch_bytes + 63) / 64 * 64))) { /* as the panels */
+    size_t scratch_floats = (size_t)(panel_size + (ptrdiff_t)rows * PANEL);
+    if (!(scratch = line_alloc(sizeof(float) * scratch_floats))) {
         PyErr_NoMemory();
         goto done;
     }
