@@ -16,7 +16,10 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load import open_loop_latency
@@ -36,6 +39,20 @@ from serving import (
 )
 
 PORT = 8104
+# A worker adds its batches to the scraped histogram once a second (metrics.TALLY).
+_TALLY_FLUSH_S = 1.1
+
+
+def batch_tally(port: int) -> tuple[float, float]:
+    """The worker's scored requests and batches so far, once its last second is flushed."""
+    time.sleep(_TALLY_FLUSH_S)
+    text = httpx.get(f"http://{HOST}:{port}/metrics").text
+    found = {"edgerec_batch_size_sum": 0.0, "edgerec_batch_size_count": 0.0}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = float(value)
+    return found["edgerec_batch_size_sum"], found["edgerec_batch_size_count"]
 
 
 def main() -> None:
@@ -49,17 +66,21 @@ def main() -> None:
     seed_store(work / "events.sqlite3", args.artifact, USERS)
     header = ("offered RPS", "achieved", "P50 ms", "P99 ms", "P999 ms", "failed")
     extra = ("client stalled ms (longest)", "steady P99 ms", "steal ms server/load core")
-    extra += (f"{'server core busy':>34}",)
+    extra += (f"{'server core busy':>34}", "mean batch")
     print(" ".join(f"{name:>11}" for name in header) + "  " + "  ".join(extra))
     try:
         with server(edgerec_command(args.artifact, PORT, work), EDGE_ENV, PORT, "/readyz"):
             open_loop_latency(HOST, PORT, user_path, args.rates[0], 1, core=LOAD_CORE)  # warm-up
             pid = server_pid(PORT)
+            scored, batches = batch_tally(PORT)
             for _ in range(args.repeat):
                 for rate in args.rates:
                     row = open_loop_latency(
                         HOST, PORT, user_path, rate, args.seconds, core=LOAD_CORE, server_pid=pid
                     )
+                    scored_before, batches_before = scored, batches
+                    scored, batches = batch_tally(PORT)
+                    batch = (scored - scored_before) / max(1.0, batches - batches_before)
                     cells = (rate, row["achieved"], row["p50"], row["p99"], row["p999"])
                     stalls = (
                         f"{row['client_stalled_ms']:.1f} ({row['client_longest_stall_ms']:.1f})"
@@ -68,7 +89,7 @@ def main() -> None:
                     print(
                         " ".join(f"{value:>11.2f}" for value in cells)
                         + f" {row['failures']:>11.0f}  {stalls:>27}  {row['steady_p99']:>13.2f}"
-                        + f"  {steal:>25}  {server_core_busy(row):>34}"
+                        + f"  {steal:>25}  {server_core_busy(row):>34}  {batch:>10.1f}"
                     )
     finally:
         shutil.rmtree(work, ignore_errors=True)
