@@ -50,6 +50,7 @@ def batch_tally(port: int) -> tuple[float, float]:
     found = {"edgerec_batch_size_sum": 0.0, "edgerec_batch_size_count": 0.0}
     for line in text.splitlines():
         name, _, value = line.partition(" ")
+        name = name.partition("{")[0]  # pod and node labels, where the settings add them
         if name in found:
             found[name] = float(value)
     return found["edgerec_batch_size_sum"], found["edgerec_batch_size_count"]
