@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load import open_loop_latency
@@ -48,11 +49,10 @@ def batch_tally(port: int) -> tuple[float, float]:
     time.sleep(_TALLY_FLUSH_S)
     text = httpx.get(f"http://{HOST}:{port}/metrics").text
     found = {"edgerec_batch_size_sum": 0.0, "edgerec_batch_size_count": 0.0}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        name = name.partition("{")[0]  # pod and node labels, where the settings add them
-        if name in found:
-            found[name] = float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in found:
+                found[sample.name] += sample.value
     return found["edgerec_batch_size_sum"], found["edgerec_batch_size_count"]
 
 

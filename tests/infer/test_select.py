@@ -107,6 +107,17 @@ def test_large_k_with_ties_nan_and_too_few_real_scores(k: int) -> None:
         assert best[row, : kept[row]].tolist() == scores[row, expected].tolist()
 
 
+Selection = tuple[np.ndarray, np.ndarray, list[int]]
+
+
+def assert_same_kept_rows(compiled: Selection, reference: Selection) -> None:
+    """Two `top_k_filtered` results agree on each row's kept items (as many as the reference
+    kept): the same columns, their scores equal to float32 rounding."""
+    for row, kept in enumerate(reference[2]):
+        np.testing.assert_array_equal(compiled[0][row, :kept], reference[0][row, :kept])
+        np.testing.assert_allclose(compiled[1][row, :kept], reference[1][row, :kept], rtol=1e-5)
+
+
 @pytest.fixture
 def hybrid(artifact: Path) -> HybridScorer:
     scorer = load_artifact(artifact).scorer
@@ -134,9 +145,7 @@ def test_hybrid_selection_matches_scoring_then_selecting(
         reference = top_k_filtered(hybrid.score(histories), 12, histories, categories, codes)
     assert compiled[2] == reference[2]
     assert compiled[2][2] == 0 and compiled[2][0] == 12  # an unknown category keeps nothing
-    for row, kept in enumerate(reference[2]):
-        np.testing.assert_array_equal(compiled[0][row, :kept], reference[0][row, :kept])
-        np.testing.assert_allclose(compiled[1][row, :kept], reference[1][row, :kept], rtol=1e-5)
+    assert_same_kept_rows(compiled, reference)
 
 
 def random_transitions(items: int, rng: np.random.Generator) -> TransitionScorer:
@@ -182,9 +191,7 @@ def test_hybrid_rows_of_a_large_catalog_match_scoring_then_selecting(
     assert compiled[2] == reference[2]
     assert compiled[2][3] == 0  # an unknown category keeps nothing
     assert set(compiled[0][2, : compiled[2][2]].tolist()).isdisjoint(followers[:3].tolist())
-    for row, kept in enumerate(reference[2]):
-        np.testing.assert_array_equal(compiled[0][row, :kept], reference[0][row, :kept])
-        np.testing.assert_allclose(compiled[1][row, :kept], reference[1][row, :kept], rtol=1e-5)
+    assert_same_kept_rows(compiled, reference)
 
 
 def test_a_nan_score_empties_its_row_in_the_hybrid_selection_as_in_the_softmax(
