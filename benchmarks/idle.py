@@ -5,9 +5,10 @@
 Under light load a worker answers one request, then waits for the next. This times the same
 batch-1 work back to back and after each gap (sleeping, as a worker waiting in epoll does, and
 spinning, which keeps the core running), one process on one core, and prints the median
-microseconds per call. Rows: the whole `recommend_many`; the compiled encoder pass alone (its
-~0.4 MB of weights); a pure-Python loop that touches no data (the control: if it slows down
-too, the core itself is slower after idling, not its caches). Asserts nothing.
+microseconds per call. Rows: the whole `recommend_many`; the encoder alone (the history's rows
+gathered, then the compiled pass over ~0.4 MB of weights); a pure-Python loop that touches no
+data (the control: if it slows down too, the core itself is slower after idling, not its
+caches). Asserts nothing.
 """
 
 from __future__ import annotations
