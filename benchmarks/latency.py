@@ -13,9 +13,7 @@ steal time on each core and how busy the server's core was, the server's own sha
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,18 +23,13 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load import open_loop_latency
 from serving import (
-    EDGE_ENV,
     HOST,
     LOAD_CORE,
     SERVER_CORE,
-    USERS,
-    edgerec_command,
-    seed_store,
-    server,
     server_core_busy,
-    server_pid,
     steal_on,
     user_path,
+    warm_worker,
 )
 
 PORT = 8104
@@ -63,37 +56,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="edgerec-latency-"))
-    seed_store(work / "events.sqlite3", args.artifact, USERS)
     header = ("offered RPS", "achieved", "P50 ms", "P99 ms", "P999 ms", "failed")
     extra = ("client stalled ms (longest)", "steady P99 ms", "steal ms server/load core")
     extra += (f"{'server core busy':>34}", "mean batch")
     print(" ".join(f"{name:>11}" for name in header) + "  " + "  ".join(extra))
-    try:
-        with server(edgerec_command(args.artifact, PORT, work), EDGE_ENV, PORT, "/readyz"):
-            open_loop_latency(HOST, PORT, user_path, args.rates[0], 1, core=LOAD_CORE)  # warm-up
-            pid = server_pid(PORT)
-            scored, batches = batch_tally(PORT)
-            for _ in range(args.repeat):
-                for rate in args.rates:
-                    row = open_loop_latency(
-                        HOST, PORT, user_path, rate, args.seconds, core=LOAD_CORE, server_pid=pid
-                    )
-                    scored_before, batches_before = scored, batches
-                    scored, batches = batch_tally(PORT)
-                    batch = (scored - scored_before) / max(1.0, batches - batches_before)
-                    cells = (rate, row["achieved"], row["p50"], row["p99"], row["p999"])
-                    stalls = (
-                        f"{row['client_stalled_ms']:.1f} ({row['client_longest_stall_ms']:.1f})"
-                    )
-                    steal = f"{steal_on(row, SERVER_CORE)}/{steal_on(row, LOAD_CORE)}"
-                    print(
-                        " ".join(f"{value:>11.2f}" for value in cells)
-                        + f" {row['failures']:>11.0f}  {stalls:>27}  {row['steady_p99']:>13.2f}"
-                        + f"  {steal:>25}  {server_core_busy(row):>34}  {batch:>10.1f}"
-                    )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with warm_worker(args.artifact, PORT, args.rates[0]) as pid:
+        scored, batches = batch_tally(PORT)
+        for _ in range(args.repeat):
+            for rate in args.rates:
+                row = open_loop_latency(
+                    HOST, PORT, user_path, rate, args.seconds, core=LOAD_CORE, server_pid=pid
+                )
+                scored_before, batches_before = scored, batches
+                scored, batches = batch_tally(PORT)
+                batch = (scored - scored_before) / max(1.0, batches - batches_before)
+                cells = (rate, row["achieved"], row["p50"], row["p99"], row["p999"])
+                stalls = f"{row['client_stalled_ms']:.1f} ({row['client_longest_stall_ms']:.1f})"
+                steal = f"{steal_on(row, SERVER_CORE)}/{steal_on(row, LOAD_CORE)}"
+                print(
+                    " ".join(f"{value:>11.2f}" for value in cells)
+                    + f" {row['failures']:>11.0f}  {stalls:>27}  {row['steady_p99']:>13.2f}"
+                    + f"  {steal:>25}  {server_core_busy(row):>34}  {batch:>10.1f}"
+                )
 
 
 if __name__ == "__main__":

@@ -160,6 +160,24 @@ def server(
         client.close()
 
 
+@contextmanager
+def warm_worker(artifact: Path, port: int, warm_rate: float) -> Iterator[int]:
+    """One edgerec worker on ``port`` over `seed_store`'s shoppers (no answer cache), warmed by
+    a second of open-loop load at ``warm_rate``; yields the worker's pid. For the benchmarks
+    that run several fixed rates against one warm server."""
+    work = Path(tempfile.mkdtemp(prefix="edgerec-worker-"))
+    try:
+        seed_store(work / "events.sqlite3", artifact, USERS)
+        with server(edgerec_command(artifact, port, work), EDGE_ENV, port, "/readyz"):
+            open_loop_latency(HOST, port, user_path, warm_rate, 1, core=LOAD_CORE)
+            pid = server_pid(port)
+            if pid is None:
+                raise RuntimeError(f"no worker process found for port {port}")
+            yield pid
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _listening(port: int) -> list[tuple[int, int]]:
     """(pid, RSS in KB) of the processes started with ``--port port`` (a server's supervisor and
     workers fork with the same arguments). By port: another server on the machine (another

@@ -15,24 +15,12 @@ helpers). Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load import open_loop_latency
-from serving import (
-    EDGE_ENV,
-    HOST,
-    LOAD_CORE,
-    USERS,
-    edgerec_command,
-    seed_store,
-    server,
-    server_pid,
-    user_path,
-)
+from serving import HOST, LOAD_CORE, user_path, warm_worker
 
 PORT = 8105
 KINDS = ("event loop", "granian I/O", "other threads")
@@ -63,30 +51,20 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[2000, 6000])
     parser.add_argument("--seconds", type=int, default=6)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="edgerec-threads-"))
-    seed_store(work / "events.sqlite3", args.artifact, USERS)
     routes = {"/healthz": lambda _: "/healthz", "recommend": user_path}
     columns = ("route", "offered RPS", "P50 ms", "P99 ms", *KINDS, "all threads")
     print("µs of CPU per answer by thread")
     print(f"{columns[0]:<10}" + "".join(f"{name:>15}" for name in columns[1:]))
-    try:
-        with server(edgerec_command(args.artifact, PORT, work), EDGE_ENV, PORT, "/readyz"):
-            open_loop_latency(HOST, PORT, user_path, args.rates[0], 1, core=LOAD_CORE)  # warm-up
-            pid = server_pid(PORT)
-            assert pid is not None, "the server's worker process was not found"
-            for rate in args.rates:
-                for route, path_for in routes.items():
-                    before = thread_cpu_ns(pid)
-                    row = open_loop_latency(
-                        HOST, PORT, path_for, rate, args.seconds, core=LOAD_CORE
-                    )
-                    after = thread_cpu_ns(pid)
-                    answers = max(1.0, rate * args.seconds - row["failures"])
-                    spent = [(after[kind] - before[kind]) / 1000 / answers for kind in KINDS]
-                    cells = (rate, row["p50"], row["p99"], *spent, sum(spent))
-                    print(f"{route:<10}" + "".join(f"{value:>15.2f}" for value in cells))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with warm_worker(args.artifact, PORT, args.rates[0]) as pid:
+        for rate in args.rates:
+            for route, path_for in routes.items():
+                before = thread_cpu_ns(pid)
+                row = open_loop_latency(HOST, PORT, path_for, rate, args.seconds, core=LOAD_CORE)
+                after = thread_cpu_ns(pid)
+                answers = max(1.0, rate * args.seconds - row["failures"])
+                spent = [(after[kind] - before[kind]) / 1000 / answers for kind in KINDS]
+                cells = (rate, row["p50"], row["p99"], *spent, sum(spent))
+                print(f"{route:<10}" + "".join(f"{value:>15.2f}" for value in cells))
 
 
 if __name__ == "__main__":
