@@ -494,8 +494,8 @@ INLINE __m512i products16(const int8_t *rows, int d, const __m512i *query) {
 /* products16's fold for AVX2 CPUs (8 rows a block, d a multiple of 16, at most 512): the
  * scores of score_int8's first rows, how many returned. GCC vectorized the plain loop row by
  * row, each row ending in its own horizontal sum. On a Zen 1 core, where the scan was a quarter
- * of a 1M worker's time at its maximum (py-spy, 2026-11-28), this took the scan from 105-117
- * to 97-103 us per query (12 probes, batches of 16; throwaway, alternating builds): the rows'
+ * of a 1M worker's time at its maximum (py-spy, 2026-11-28), this took the scan from 112-118
+ * to 101-105 us per query (12 probes, batches of 16; throwaway, alternating builds): the rows'
  * reads from memory, not the products, are most of it. It asks for the rows 64 ahead; 16
  * ahead, or every probed list's head before the scan, made no measurable difference there. */
 __attribute__((target("avx2"))) static ptrdiff_t score_int8_avx2(
