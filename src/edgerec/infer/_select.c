@@ -533,19 +533,13 @@ __attribute__((target("avx2"))) static ptrdiff_t score_int8_avx2(
     }
     return i;
 }
-
-static int int8_avx2(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2");
-    return known;
-}
 #endif
 
 CLONES static void score_int8(const int8_t *vectors, const float *scales, ptrdiff_t rows, int d,
                               const int16_t *query, float query_scale, float *out) {
     ptrdiff_t i = 0;
 #if defined(INT8_AVX2)
-    if (d % 16 == 0 && d <= 512 && int8_avx2())
+    if (d % 16 == 0 && d <= 512 && __builtin_cpu_supports("avx2"))
         i = score_int8_avx2(vectors, scales, rows, d, query, query_scale, out);
 #endif
 #if defined(WIDE_BUILD)
