@@ -79,6 +79,20 @@ def test_encoder_matches_numpy(dim: int, heads: int, layers: int) -> None:
         np.testing.assert_allclose(alone[0], reference[row], rtol=1e-4, atol=1e-5)
 
 
+def test_encoder_reads_a_float16_table_as_its_float32_widening() -> None:
+    """The compiled pass gathers the histories' rows itself: from a float16 table (widened in
+    the kernel) or a non-contiguous one (copied first) the user vectors are those of the
+    float32 table of the same values, bit for bit."""
+    base = random_encoder(64, 2, 2)
+    halves = base.item_embeddings.astype(np.float16)
+    rng = np.random.default_rng(5)
+    histories = [rng.integers(0, 50, size) for size in (1, 4, 12, 30)]
+    expected = SASRecEncoder(base.w, halves.astype(np.float32), 2, 2).encode(histories)
+    for table in (halves, np.asfortranarray(halves)):
+        got = SASRecEncoder(base.w, table, 2, 2).encode(histories)
+        np.testing.assert_array_equal(got, expected)
+
+
 def fastest_us(run: Callable[[], object], rounds: int = 30) -> float:
     times = []
     for _ in range(rounds):
@@ -113,15 +127,31 @@ def test_encode_refuses_offsets_that_do_not_split_the_rows() -> None:
     assert native is not None
     encoder = random_encoder(16, 1, 1)
     assert encoder._packed is not None
-    x, out = np.zeros((20, 16), np.float32), np.zeros((2, 16), np.float32)
+    table, out = np.zeros((30, 16), np.float32), np.zeros((2, 16), np.float32)
+    items = np.arange(20, dtype=np.int64)
     positions = encoder.w["pos_emb"]  # 12 of them
     # Not from 0; a user without rows; a user past the rows; a user longer than max_len.
     for offsets in ([1, 2, 4], [0, 2, 2], [0, 2, 21], [0, 2, 15]):
         with pytest.raises(ValueError):
             native.encode(
-                x, 2, np.array(offsets, np.int64), positions, 12, encoder._packed, 16, 1, 64,
-                1, 1e-5, out,
+                table, False, items, 2, np.array(offsets, np.int64), positions, 12,
+                encoder._packed, 16, 1, 64, 1, 1e-5, out,
             )  # fmt: skip
+
+
+@pytest.mark.parametrize("item", [-1, 30])
+@pytest.mark.parametrize("half", [False, True])
+def test_encode_refuses_an_item_outside_the_table(item: int, half: bool) -> None:
+    assert native is not None
+    encoder = random_encoder(16, 1, 1)
+    table = np.zeros((30, 16), np.float16 if half else np.float32)
+    items = np.array([3, item, 5], np.int64)
+    out = np.zeros((1, 16), np.float32)
+    with pytest.raises(IndexError, match="outside the table"):
+        native.encode(
+            table, half, items, 1, np.array([0, 3], np.int64), encoder.w["pos_emb"], 12,
+            encoder._packed, 16, 1, 64, 1, 1e-5, out,
+        )  # fmt: skip
 
 
 def test_gelu_saturates_without_overflow() -> None:

@@ -4,10 +4,13 @@ from typing_extensions import Buffer
 def vectorized() -> bool: ...
 def wide() -> bool: ...
 def encode(
-    x: Buffer,
+    table: Buffer,
+    half: bool,
+    items: Buffer,
     batch: int,
-    width: int,
-    pads: Buffer,
+    offsets: Buffer,
+    positions: Buffer,
+    max_len: int,
     weights: Buffer,
     d: int,
     heads: int,

@@ -107,6 +107,13 @@ class SASRecEncoder:
         # rows here, ANN rescoring and /similar in the engine): np.memmap's Python __getitem__
         # adds to each read (40 rows of the memory-mapped 1M-item table: 4.8 -> 2.7 us).
         self.rows = np.asarray(item_embeddings)
+        # What the compiled pass reads rows from: the table itself when it is contiguous
+        # float32 or float16 (a memory-mapped one included), else a float32 copy.
+        self._gather_table = (
+            self.rows
+            if self.rows.dtype in (np.float32, np.float16) and self.rows.flags.c_contiguous
+            else np.ascontiguousarray(to_float32(self.rows))
+        )
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.max_len = int(self.w["pos_emb"].shape[0])
@@ -183,12 +190,13 @@ class SASRecEncoder:
         # An empty history is encoded as item 0 alone (`encode` zeroes its row).
         sizes = [length or 1 for length in lengths]
         offsets = np.fromiter(accumulate(sizes, initial=0), np.int64, len(sizes) + 1)
-        items = np.concatenate([h if len(h) else _ITEM_ZERO for h in cut])
-        x = to_float32(self.rows[items])
+        items = np.concatenate([h if len(h) else _ITEM_ZERO for h in cut], dtype=np.int64)
         out = np.empty((len(cut), self.dim), dtype=np.float32)
+        # The kernel reads the histories' rows from the table itself (float16 ones widened).
         native.encode(
-            x, len(cut), offsets, self.w["pos_emb"], self.max_len, self._packed, self.dim,
-            self.num_heads, self.ff, self.num_layers, LN_EPS, out,
+            self._gather_table, self._gather_table.dtype == np.float16, items, len(cut),
+            offsets, self.w["pos_emb"], self.max_len, self._packed, self.dim, self.num_heads,
+            self.ff, self.num_layers, LN_EPS, out,
         )  # fmt: skip
         return out
 
