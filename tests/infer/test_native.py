@@ -93,6 +93,15 @@ def test_encoder_reads_a_float16_table_as_its_float32_widening() -> None:
         np.testing.assert_array_equal(got, expected)
 
 
+def test_encoder_refuses_a_table_of_another_width() -> None:
+    # The compiled pass takes the table's rows as d wide: one of another width goes to numpy's
+    # pass, which refuses it, instead of being read as d-wide rows.
+    base = random_encoder(64, 2, 2)
+    encoder = SASRecEncoder(base.w, np.zeros((50, 32), np.float32), 2, 2)
+    with pytest.raises(ValueError):
+        encoder.encode([np.arange(3)])
+
+
 def fastest_us(run: Callable[[], object], rounds: int = 30) -> float:
     times = []
     for _ in range(rounds):

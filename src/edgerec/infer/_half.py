@@ -2,8 +2,9 @@
 
 numpy converts float16 element by element (~1.2 ns per value on the benchmark machine);
 indexing a 256 KB float32 table with the raw 16-bit patterns gives the same values, subnormals,
-infinities and NaN included, about twice as fast. The memory-mapped float16 item table of a
-large catalog is read this way on every request (history rows, ANN candidates).
+infinities and NaN included, about twice as fast. Where numpy reads rows of the memory-mapped
+float16 item table of a large catalog (without the compiled kernels, or for /similar), it
+reads them this way; the compiled kernels widen them themselves.
 """
 
 from __future__ import annotations

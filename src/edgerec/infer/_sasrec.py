@@ -107,17 +107,17 @@ class SASRecEncoder:
         # rows here, ANN rescoring and /similar in the engine): np.memmap's Python __getitem__
         # adds to each read (40 rows of the memory-mapped 1M-item table: 4.8 -> 2.7 us).
         self.rows = np.asarray(item_embeddings)
-        # What the compiled pass reads rows from: the table itself when it is contiguous
-        # float32 or float16 (a memory-mapped one included), else a float32 copy.
-        self._gather_table = (
-            self.rows
-            if self.rows.dtype in (np.float32, np.float16) and self.rows.flags.c_contiguous
-            else np.ascontiguousarray(to_float32(self.rows))
-        )
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.max_len = int(self.w["pos_emb"].shape[0])
         self.dim = int(self.w["pos_emb"].shape[1])
+        # What the compiled pass reads rows from: the table itself when it is contiguous
+        # float32 or float16 (a memory-mapped one included), else a float32 copy. None for a
+        # table whose rows are not d wide (numpy's pass then refuses it).
+        self._gather_table: np.ndarray | None = None
+        if self.rows.ndim == 2 and self.rows.shape[1] == self.dim:
+            plain = self.rows.dtype in (np.float32, np.float16) and self.rows.flags.c_contiguous
+            self._gather_table = self.rows if plain else np.ascontiguousarray(to_float32(self.rows))
         self._fused = {f"l{layer}.": self._fuse_qkv(f"l{layer}.") for layer in range(num_layers)}
         # The last block reads one query per user: its query and key-value projections apart.
         weight, bias = self._fused[f"l{num_layers - 1}."]
@@ -163,7 +163,7 @@ class SASRecEncoder:
         lengths = [len(h) for h in cut]
         if max(lengths, default=0) == 0:
             return np.zeros((len(cut), self.dim), dtype=np.float32)
-        if self._packed is not None and native is not None:
+        if self._packed is not None and native is not None and self._gather_table is not None:
             out = self._encode_native(cut, lengths)
         else:
             out = self._encode_numpy(self._padded_inputs(cut, lengths), lengths)
@@ -187,6 +187,8 @@ class SASRecEncoder:
     def _encode_native(self, cut: list[np.ndarray], lengths: list[int]) -> np.ndarray:
         """The compiled forward pass over the histories' unpadded rows, one after another."""
         assert native is not None and self._packed is not None
+        table = self._gather_table
+        assert table is not None
         # An empty history is encoded as item 0 alone (`encode` zeroes its row).
         sizes = [length or 1 for length in lengths]
         offsets = np.fromiter(accumulate(sizes, initial=0), np.int64, len(sizes) + 1)
@@ -194,9 +196,9 @@ class SASRecEncoder:
         out = np.empty((len(cut), self.dim), dtype=np.float32)
         # The kernel reads the histories' rows from the table itself (float16 ones widened).
         native.encode(
-            self._gather_table, self._gather_table.dtype == np.float16, items, len(cut),
-            offsets, self.w["pos_emb"], self.max_len, self._packed, self.dim, self.num_heads,
-            self.ff, self.num_layers, LN_EPS, out,
+            table, table.dtype == np.float16, items, len(cut), offsets, self.w["pos_emb"],
+            self.max_len, self._packed, self.dim, self.num_heads, self.ff, self.num_layers,
+            LN_EPS, out,
         )  # fmt: skip
         return out
 
