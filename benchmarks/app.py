@@ -5,10 +5,10 @@
 No HTTP server and no sockets: each round starts ``batch`` requests of the recommend route at
 once on one uvloop event loop (`serving.py`'s seeded shoppers, in its order, no answer cache)
 and awaits them all, so the app's coalescer scores them as one batch, as a worker does with
-requests that arrived together. Three apps: a bare ASGI hello world (what the driver itself
-costs), edgerec's app with the engine's answers replaced by a canned one (the app's routing,
-history cache, coalescer and JSON without the model), and edgerec's app. Prints the median of
-``--rounds`` runs of microseconds per request. Asserts nothing.
+requests that arrived together. Three apps: `serving.py`'s hello world (`_hello.py`: what the
+driver itself costs), edgerec's app with the engine's answers replaced by a canned one (the
+app's routing, history cache, coalescer and JSON without the model), and edgerec's app. Prints
+the median of ``--rounds`` runs of microseconds per request. Asserts nothing.
 
 The difference between the batch sizes is what a batch costs whatever its size: the item
 table streamed once per product, each compiled call's set-up, the per-batch Python. Under
@@ -40,6 +40,7 @@ from typing import Any  # noqa: E402
 import uvloop  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _hello import app as hello  # noqa: E402
 from edgerec.serve._answer import Answer  # noqa: E402
 from edgerec.serve._app import App  # noqa: E402
 from edgerec.serve._engine import Query  # noqa: E402
@@ -51,12 +52,6 @@ Asgi = Callable[
     [dict[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
     Awaitable[None],
 ]
-_HELLO_HEADERS = [(b"content-type", b"application/json")]
-
-
-async def hello(scope: dict[str, Any], receive: object, send: Callable[..., Any]) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": _HELLO_HEADERS})
-    await send({"type": "http.response.body", "body": b'{"ok":true}'})
 
 
 async def _request_body() -> Message:
@@ -122,7 +117,7 @@ def main() -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(work / "metrics")
         (work / "metrics").mkdir()
         apps: list[tuple[str, Asgi]] = [
-            ("hello world (bare ASGI)", hello),
+            ("hello world (_hello.py)", hello),
             ("edgerec app, canned answers", edgerec_app(canned=True)),
             ("edgerec app", edgerec_app(canned=False)),
         ]

@@ -554,12 +554,13 @@ static Widen widen_for_cpu(void) {
  * batch 1 those calls were ~5 us of a ~54 us recommendation (cProfile, Beauty, Zen 5). */
 static int gather_rows(const char *table, int half, ptrdiff_t table_rows, const int64_t *items,
                        ptrdiff_t n, int d, float *x) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        if (items[i] < 0 || items[i] >= table_rows) return -1;
     Widen widen = half ? widen_for_cpu() : NULL;
     size_t row_bytes = (size_t)d * (half ? sizeof(uint16_t) : sizeof(float));
     for (ptrdiff_t i = 0; i < n; i++) {
-        if (items[i] < 0 || items[i] >= table_rows) return -1;
         /* Scattered rows of a table larger than the cache: ask for the next ones meanwhile. */
-        if (i + 4 < n && items[i + 4] >= 0 && items[i + 4] < table_rows) {
+        if (i + 4 < n) {
             const char *ahead = table + (size_t)items[i + 4] * row_bytes;
             for (size_t at = 0; at < row_bytes; at += 64) __builtin_prefetch(ahead + at);
         }
