@@ -417,3 +417,27 @@ def test_rescoring_refuses_a_short_table() -> None:
             np.zeros(4, np.int32), ANY_CATEGORY, 2, np.zeros(2, np.int64),
             np.zeros(2, np.float32),
         )  # fmt: skip
+
+
+def test_large_k_orders_mixed_signs_and_ties_negative_zero_with_zero() -> None:
+    # Radix selection's keys flip negative scores' bits (8 or 16 at a time where the CPU has
+    # AVX2 or AVX-512, one at a time in the tail): a row of mixed signs, infinities and
+    # subnormals, -0 tying with +0 by index, and a length no vector width divides.
+    rng = np.random.default_rng(11)
+    n = 1003
+    scores = rng.standard_normal((2, n)).astype(np.float32)
+    scores[:, ::5] = 0.0
+    scores[:, 2::5] = -0.0
+    scores[0, [7, 8, 9, 10]] = [np.inf, 1e-45, -1e-45, -np.inf]
+    scores[1, 500:] = -scores[1, 500:]
+    none = [np.zeros(0, dtype=np.int64)] * 2
+    for k in (48, 200, 600):
+        columns, best, kept = top_k_filtered(
+            scores.copy(), k, none, np.zeros(n, np.int32), [-1] * 2
+        )
+        for row in range(2):
+            real = [(-float(v), i) for i, v in enumerate(scores[row]) if v > -np.inf]
+            expected = [i for _, i in sorted(real)[:k]]
+            assert kept[row] == len(expected)
+            assert columns[row, : kept[row]].tolist() == expected
+            assert best[row, : kept[row]].tolist() == scores[row, expected].tolist()
