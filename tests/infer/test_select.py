@@ -358,34 +358,55 @@ def test_index_scan_refuses_bad_lists() -> None:
 
 
 def test_candidates_rescored_like_numpy() -> None:
+    # One call for a batch: each row its own vector, candidates (the first `counts[r]` of its
+    # row, -1 padded), dropped ids and category.
     rng = np.random.default_rng(12)
     table = rng.standard_normal((500, 72)).astype(np.float16)  # 72: the scalar tail too
-    vector = rng.standard_normal(72).astype(np.float32)
+    vectors = rng.standard_normal((3, 72)).astype(np.float32)
     categories = rng.integers(-1, 3, 500).astype(np.int32)
-    candidates = np.concatenate([rng.permutation(500)[:120], [-1, 500, 7]])
-    dropped = candidates[[3, 10, 50]].astype(np.int32)
-    for code in (ANY_CATEGORY, 1):
-        ids, scores = _topk.top_k_candidates(
-            table, vector, candidates, dropped, categories, code, 10
-        )
-        valid = candidates[(candidates >= 0) & (candidates < 500)]
-        valid = valid[~np.isin(valid, dropped)]
-        if code != ANY_CATEGORY:
-            valid = valid[categories[valid] == code]
-        exact = table[valid].astype(np.float32) @ vector
+    candidates = np.full((3, 123), -1, dtype=np.int64)
+    candidates[:, :120] = [rng.permutation(500)[:120] for _ in range(3)]
+    candidates[:, 120:] = [-1, 500, 7]
+    counts = [123, 123, 60]
+    dropped = [candidates[0, [3, 10, 50]], np.zeros(0, np.int64), candidates[2, [0, 1]]]
+    codes = [ANY_CATEGORY, 1, ANY_CATEGORY]
+    ids, scores, found = _topk.top_k_candidates(
+        table, vectors, candidates, counts, dropped, categories, codes, 10
+    )
+    for row in range(3):
+        valid = candidates[row, : counts[row]]
+        valid = valid[(valid >= 0) & (valid < 500)]
+        valid = valid[~np.isin(valid, dropped[row])]
+        if codes[row] != ANY_CATEGORY:
+            valid = valid[categories[valid] == codes[row]]
+        exact = table[valid].astype(np.float32) @ vectors[row]
         order = np.argsort(-exact, kind="stable")[:10]
-        np.testing.assert_array_equal(ids, valid[order])
-        np.testing.assert_allclose(scores, exact[order], rtol=1e-5, atol=1e-5)
+        assert found[row] == 10
+        np.testing.assert_array_equal(ids[row], valid[order])
+        np.testing.assert_allclose(scores[row], exact[order], rtol=1e-5, atol=1e-5)
+
+
+def test_rescoring_reports_rows_left_with_fewer_than_k() -> None:
+    table = np.eye(4, dtype=np.float16)
+    candidates = np.array([[0, 1, 2, 3], [3, -1, -1, -1]], dtype=np.int64)
+    ids, scores, found = _topk.top_k_candidates(
+        table, np.ones((2, 4), np.float32), candidates, [4, 1], [np.array([1]), np.zeros(0)],
+        np.zeros(4, np.int32), [ANY_CATEGORY, ANY_CATEGORY], 3,
+    )  # fmt: skip
+    assert found == [3, 1]
+    assert ids[0].tolist() == [0, 2, 3] and ids[1, :1].tolist() == [3]
+    assert scores[0].tolist() == [1.0, 1.0, 1.0] and scores[1, 0] == 1.0
 
 
 def rescored_column(table: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray]:
     """Every row of ``table`` ranked by its value in ``column`` (a one-hot vector)."""
-    vector = np.zeros(table.shape[1], dtype=np.float32)
-    vector[column] = 1.0
-    return _topk.top_k_candidates(
-        table, vector, np.arange(len(table)), np.zeros(0, dtype=np.int64),
-        np.zeros(len(table), np.int32), ANY_CATEGORY, len(table),
+    vector = np.zeros((1, table.shape[1]), dtype=np.float32)
+    vector[0, column] = 1.0
+    ids, scores, found = _topk.top_k_candidates(
+        table, vector, np.arange(len(table))[None], [len(table)], [np.zeros(0, dtype=np.int64)],
+        np.zeros(len(table), np.int32), [ANY_CATEGORY], len(table),
     )  # fmt: skip
+    return ids[0, : found[0]], scores[0, : found[0]]
 
 
 def test_every_float16_value_converts_exactly() -> None:
@@ -402,21 +423,34 @@ def test_every_float16_value_converts_exactly() -> None:
     assert len(finite) == 992 and scores.tolist() == [np.inf, 2.0**-24, -np.inf]
 
 
-def test_rescoring_refuses_a_short_table() -> None:
+def test_rescoring_refuses_a_short_table_and_bad_rows() -> None:
     # 3 x 3 halves: an odd byte count is fine when whole; one row short is refused.
     table = np.ones((3, 3), dtype=np.float16)
-    ids, _ = _topk.top_k_candidates(
-        table, np.ones(3, np.float32), np.arange(3), np.zeros(0, np.int64),
-        np.zeros(3, np.int32), ANY_CATEGORY, 2,
+    ids, _, found = _topk.top_k_candidates(
+        table, np.ones((1, 3), np.float32), np.arange(3)[None], [3], [np.zeros(0, np.int64)],
+        np.zeros(3, np.int32), [ANY_CATEGORY], 2,
     )  # fmt: skip
-    assert ids.tolist() == [0, 1]
+    assert found == [2] and ids[0].tolist() == [0, 1]
     assert native is not None
-    with pytest.raises(ValueError, match="table"):
+
+    def rescore(
+        items: int = 3, count: int = 3, offsets: tuple[int, int] = (0, 0), code: int = -1
+    ) -> None:
         native.rescore(
-            table, 4, 3, np.ones(3, np.float32), np.arange(3), np.zeros(0, np.int64),
-            np.zeros(4, np.int32), ANY_CATEGORY, 2, np.zeros(2, np.int64),
-            np.zeros(2, np.float32),
+            table, items, 3, np.ones(3, np.float32), 1, np.arange(3), 3,
+            np.array([count], np.int64), np.zeros(1, np.int64), np.array(offsets, np.int64),
+            np.zeros(2, np.int32), np.array([code], np.int32), 2, np.zeros(2, np.int64),
+            np.zeros(2, np.float32), np.zeros(1, np.int64),
         )  # fmt: skip
+
+    rescore()
+    with pytest.raises(ValueError, match="table"):
+        rescore(items=4)
+    for bad in ({"count": 4}, {"count": -1}, {"offsets": (0, 2)}, {"offsets": (1, 0)}):
+        with pytest.raises(ValueError, match="counts or dropped offsets"):
+            rescore(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="categories"):
+        rescore(code=0)  # two categories for three items
 
 
 def test_large_k_orders_mixed_signs_and_ties_negative_zero_with_zero() -> None:

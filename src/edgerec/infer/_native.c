@@ -951,9 +951,11 @@ static PyMethodDef methods[] = {
      "of its probes lists of best centroid score, best first, -1 padded; queries are int16, "
      "a row scores its integer product with them times both scales."},
     {"rescore", py_rescore, METH_VARARGS,
-     "rescore(table, items, d, vector, candidates, dropped, categories, code, k, ids, scores): "
-     "the k best candidates by their float16 rows' product with vector, skipping dropped ids "
-     "and (code != -1) other categories; returns how many were found."},
+     "rescore(table, items, d, vectors, rows, candidates, width, counts, dropped, offsets, "
+     "categories, codes, k, ids, scores, found): for each of rows users, the k best of its "
+     "first counts[r] candidates by their float16 rows' product with its vector, skipping its "
+     "dropped ids (dropped[offsets[r]:offsets[r + 1]]) and (codes[r] != -1) other categories; "
+     "how many were found into found[r]."},
     {"render", py_render, METH_VARARGS,
      "render(columns, rows, width, counts, scores, ids, id_width, items, suffixes, offsets, "
      "source): the JSON items array of each row as bytes: its first counts[r] columns (int64, "

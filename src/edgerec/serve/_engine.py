@@ -144,13 +144,15 @@ class Engine:
                 wanted = [self._wanted(queries[row].k, known[row], banned[row]) for row in direct]
                 # One probe selection for the batch; each row keeps its own best `wanted`.
                 found = self.model.ann.top(vectors, max(wanted))
-                for vector, row, candidates, count in zip(
-                    vectors, direct, found, wanted, strict=True
-                ):
-                    query = queries[row]
-                    answers[row] = self._approximate(
-                        vector, candidates[:count], known[row], banned[row], query
-                    )
+                if self._compiled_rescore:
+                    self._rescored(vectors, found, wanted, direct, queries, known, banned, answers)
+                else:
+                    for vector, row, candidates, count in zip(
+                        vectors, direct, found, wanted, strict=True
+                    ):
+                        answers[row] = self._approximate(
+                            vector, candidates[:count], known[row], banned[row], queries[row]
+                        )
         exact = [row for row in personal if answers[row] is None]
         if exact:
             scorer = self.model.scorer
@@ -320,6 +322,44 @@ class Engine:
         """ANN candidates to fetch: enough that filtering seen and excluded items leaves k."""
         return min(max(ANN_CANDIDATES, 4 * k) + len(known) + len(banned), self.num_items)
 
+    def _rescored(
+        self,
+        vectors: np.ndarray,
+        found: np.ndarray,
+        wanted: Sequence[int],
+        rows: list[int],
+        queries: Sequence[Query],
+        known: list[np.ndarray],
+        banned: list[np.ndarray],
+        answers: list[Answer | None],
+    ) -> None:
+        """Each row's top-k of its first ``wanted`` ANN candidates (``found``), rescored exactly
+        in one compiled pass for the batch: rows converted in registers, filters and top-k in
+        one loop. A row whose filters leave fewer than k stays None (exact scoring then).
+
+        Hybrid models: the transition term needs every item's score, so ANN answers use the
+        sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
+        """
+        ks = [queries[row].k for row in rows]
+        ids, scores, kept = top_k_candidates(
+            self._table,
+            vectors,
+            found,
+            wanted,
+            [self._dropped(known[row], banned[row]) for row in rows],
+            self._item_category,
+            [self._code(queries[row].category) for row in rows],
+            max(ks),
+        )
+        enough = [i for i, (count, k) in enumerate(zip(kept, ks, strict=True)) if count >= k]
+        if not enough:
+            return
+        if len(enough) < len(rows):
+            ids, scores = ids[enough], scores[enough]
+        ranked = self._renderer.answers(ids, scores, [ks[i] for i in enough], MODEL)
+        for i, answer in zip(enough, ranked, strict=True):
+            answers[rows[i]] = answer
+
     def _approximate(
         self,
         vector: np.ndarray,
@@ -328,20 +368,8 @@ class Engine:
         banned: np.ndarray,
         query: Query,
     ) -> Answer | None:
-        """Top-k of one user's ANN candidates (``found``), rescored exactly; None when filters
-        leave too few.
-
-        Hybrid models: the transition term needs every item's score, so ANN answers use the
-        sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
-        """
+        """`_rescored` for one row in numpy (without the compiled kernels)."""
         dropped = self._dropped(known, banned)
-        if self._compiled_rescore:
-            # One compiled pass: rows converted in registers, filters and top-k in one loop.
-            code = self._code(query.category)
-            ids, scores = top_k_candidates(
-                self._table, vector, found, dropped, self._item_category, code, query.k
-            )
-            return None if len(ids) < query.k else self._ranked(ids, scores, MODEL)
         found = found[(found >= 0) & (found < self.num_items)]
         scores = gather_float32(self._table, found) @ vector
         keep = self._allowed(found, dropped, query.category)

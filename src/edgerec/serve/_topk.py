@@ -9,8 +9,8 @@ batches of 16 (``python benchmarks/topk.py``).
 `top_k_filtered` applies the engine's filters first; where the compiled kernels are built it
 filters and selects each row in one pass of ``_select.c`` (for the hybrid model, after making
 that row's hybrid scores from the sequential model's, while the row is in cache).
-`top_k_candidates` (compiled only) rescores and selects a user's ANN candidates against a
-float16 table.
+`top_k_candidates` (compiled only) rescores and selects a batch's ANN candidates against a
+float16 table, each user's in turn.
 """
 
 from __future__ import annotations
@@ -130,25 +130,32 @@ def _by_partition(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def top_k_candidates(
     table: np.ndarray,
-    vector: np.ndarray,
+    vectors: np.ndarray,
     candidates: np.ndarray,
-    dropped: np.ndarray,
+    counts: Sequence[int],
+    dropped: Sequence[np.ndarray],
     categories: np.ndarray,
-    code: int,
+    codes: Sequence[int],
     k: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best ``candidates`` by their ``table`` rows' product with ``vector``, best
-    first (ties to the earlier candidate), and their scores; without ids outside the table,
-    the ``dropped`` ones and (unless ``code`` is `ANY_CATEGORY`) other categories. Fewer than
-    ``k`` when the filters leave fewer. Needs the compiled kernels, a C-contiguous float16
-    ``table`` and int32 ``categories``."""
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """For each row r of ``vectors``: the ``k`` best of its first ``counts[r]`` ``candidates``
+    (row r of a 2-D array) by their ``table`` rows' product with the vector, best first (ties
+    to the earlier candidate), and their scores; without ids outside the table, the
+    ``dropped[r]`` ones and (unless ``codes[r]`` is `ANY_CATEGORY`) other categories. Also how
+    many each row found: fewer than ``k`` when the filters leave fewer. Needs the compiled
+    kernels, a C-contiguous float16 ``table`` and int32 ``categories``."""
     assert native is not None and table.dtype == np.float16 and table.flags.c_contiguous
     assert categories.dtype == np.int32
-    ids = np.empty(k, dtype=np.int64)
-    scores = np.empty(k, dtype=np.float32)
-    found = native.rescore(
-        table, len(table), table.shape[1], np.ascontiguousarray(vector, dtype=np.float32),
-        np.ascontiguousarray(candidates, dtype=np.int64), dropped.astype(np.int64),
-        categories, code, k, ids, scores,
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    candidates = np.ascontiguousarray(candidates, dtype=np.int64)
+    rows, width = candidates.shape
+    ids = np.empty((rows, k), dtype=np.int64)
+    scores = np.empty((rows, k), dtype=np.float32)
+    found = np.empty(rows, dtype=np.int64)
+    banned, offsets = joined(dropped)
+    native.rescore(
+        table, len(table), table.shape[1], vectors, rows, candidates, width,
+        np.asarray(counts, dtype=np.int64), banned, offsets, categories,
+        np.asarray(codes, dtype=np.int32), k, ids, scores, found,
     )  # fmt: skip
-    return ids[:found], scores[:found]
+    return ids, scores, found.tolist()
