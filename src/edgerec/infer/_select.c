@@ -567,7 +567,7 @@ INLINE __m512i products16(const int8_t *rows, int d, const __m512i *query) {
  * to 101-105 us per query (12 probes, batches of 16; throwaway, alternating builds): the rows'
  * reads from memory, not the products, are most of it. It asks for the rows 64 ahead; 16
  * ahead, or every probed list's head before the scan, made no measurable difference there. */
-__attribute__((target("avx2"))) static ptrdiff_t score_int8_avx2(
+__attribute__((target("avx2"), always_inline)) static inline ptrdiff_t int8_rows_avx2(
     const int8_t *vectors, const float *scales, ptrdiff_t rows, int d, const int16_t *query,
     float query_scale, float *out) {
     __m256i halves[32];
@@ -601,6 +601,16 @@ __attribute__((target("avx2"))) static ptrdiff_t score_int8_avx2(
         _mm256_storeu_ps(out + i, _mm256_mul_ps(scores, _mm256_loadu_ps(scales + i)));
     }
     return i;
+}
+
+/* With a constant width (64, the default model's) GCC unrolls the row's products and keeps
+ * the query's vectors and the 8 rows' sums in registers; for another width they loop through
+ * the stack. */
+__attribute__((target("avx2"))) static ptrdiff_t score_int8_avx2(
+    const int8_t *vectors, const float *scales, ptrdiff_t rows, int d, const int16_t *query,
+    float query_scale, float *out) {
+    if (d == 64) return int8_rows_avx2(vectors, scales, rows, 64, query, query_scale, out);
+    return int8_rows_avx2(vectors, scales, rows, d, query, query_scale, out);
 }
 #endif
 
