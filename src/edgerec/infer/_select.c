@@ -605,7 +605,8 @@ __attribute__((target("avx2"), always_inline)) static inline ptrdiff_t int8_rows
 
 /* With a constant width (64, the default model's) GCC unrolls the row's products and keeps
  * the query's vectors and the 8 rows' sums in registers; for another width they loop through
- * the stack. */
+ * the stack. On a Zen 3 core that took the 1M ANN top of 64 queries from 98.2 to 77.3 us per
+ * query (2026-11-28, throwaway, alternating builds). */
 __attribute__((target("avx2"))) static ptrdiff_t score_int8_avx2(
     const int8_t *vectors, const float *scales, ptrdiff_t rows, int d, const int16_t *query,
     float query_scale, float *out) {
