@@ -450,13 +450,13 @@ def test_rescoring_refuses_a_short_table_and_bad_rows() -> None:
         with pytest.raises(ValueError, match="counts or dropped offsets"):
             rescore(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="categories"):
-        rescore(code=0)  # two categories for three items
+        rescore(code=0)  # a category asked for, and categories for two of the three items
 
 
 def test_large_k_orders_mixed_signs_and_ties_negative_zero_with_zero() -> None:
-    # Radix selection's keys flip negative scores' bits (8 or 16 at a time where the CPU has
-    # AVX2 or AVX-512, one at a time in the tail): a row of mixed signs, infinities and
-    # subnormals, -0 tying with +0 by index, and a length no vector width divides.
+    # Radix selection's keys flip negative scores' bits (in vectors where the CPU has them,
+    # one at a time in the tail): a row of mixed signs, infinities and subnormals, -0 tying
+    # with +0 by index, and a length no vector width divides.
     rng = np.random.default_rng(11)
     n = 1003
     scores = rng.standard_normal((2, n)).astype(np.float32)
