@@ -356,7 +356,9 @@ class Engine:
             return
         if len(enough) < len(rows):
             ids, scores = ids[enough], scores[enough]
-        ranked = self._renderer.answers(ids, scores, [ks[i] for i in enough], MODEL)
+        ranked = self._ranked_rows(
+            ids, scores, [kept[i] for i in enough], [ks[i] for i in enough], MODEL
+        )
         for i, answer in zip(enough, ranked, strict=True):
             answers[rows[i]] = answer
 
