@@ -132,20 +132,42 @@ def test_compiled_product_and_softmax_keep_up_with_numpy() -> None:
     assert compiled < reference, (compiled, reference)
 
 
-def test_encode_refuses_offsets_that_do_not_split_the_rows() -> None:
+def test_encode_refuses_histories_it_cannot_read() -> None:
     assert native is not None
     encoder = random_encoder(16, 1, 1)
     assert encoder._packed is not None
     table, out = np.zeros((30, 16), np.float32), np.zeros((2, 16), np.float32)
-    items = np.arange(20, dtype=np.int64)
     positions = encoder.w["pos_emb"]  # 12 of them
-    # Not from 0; a user without rows; a user past the rows; a user longer than max_len.
-    for offsets in ([1, 2, 4], [0, 2, 2], [0, 2, 21], [0, 2, 15]):
-        with pytest.raises(ValueError):
-            native.encode(
-                table, False, items, 2, np.array(offsets, np.int64), positions, 12,
-                encoder._packed, 16, 1, 64, 1, 1e-5, out,
-            )  # fmt: skip
+
+    def call(histories: object) -> None:
+        assert native is not None
+        native.encode(
+            table, False, histories, positions, 12, encoder._packed, 16, 1, 64, 1, 1e-5, out
+        )
+
+    with pytest.raises(TypeError):
+        call(5)  # not a sequence
+    with pytest.raises(TypeError, match="int32 or int64"):
+        call([np.array([1.0, 2.0]), np.array([1])])
+    with pytest.raises(TypeError, match="int32 or int64"):
+        call([np.ones((2, 2), np.int64), np.array([1])])  # a group that is not 1-D
+    with pytest.raises(ValueError):
+        call([np.array([1])] * 3)  # more users than out has rows
+    with pytest.raises(ValueError):
+        call([])
+
+
+def test_encode_reads_any_integer_histories() -> None:
+    """int32 and int64 arrays are read in place; lists and strided views are converted."""
+    encoder = random_encoder(16, 2, 2, items=40)
+    expected = encoder.encode([np.array([3, 9, 4]), np.arange(30, dtype=np.int64)[-12:]])
+    for histories in (
+        [np.array([3, 9, 4], np.int32), np.arange(30, dtype=np.int32)],  # cut to the last 12
+        [[3, 9, 4], np.arange(29, -1, -1)[::-1]],
+    ):
+        np.testing.assert_allclose(encoder.encode(histories), expected, rtol=1e-6, atol=1e-6)
+    with pytest.raises(TypeError):
+        encoder.encode([np.array([1.5])])
 
 
 @pytest.mark.parametrize("item", [-1, 30])
@@ -158,8 +180,8 @@ def test_encode_refuses_an_item_outside_the_table(item: int, half: bool) -> None
     out = np.zeros((1, 16), np.float32)
     with pytest.raises(IndexError, match="outside the table"):
         native.encode(
-            table, half, items, 1, np.array([0, 3], np.int64), encoder.w["pos_emb"], 12,
-            encoder._packed, 16, 1, 64, 1, 1e-5, out,
+            table, half, [items], encoder.w["pos_emb"], 12, encoder._packed, 16, 1, 64, 1,
+            1e-5, out,
         )  # fmt: skip
 
 

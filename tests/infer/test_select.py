@@ -261,11 +261,11 @@ def test_top_k_refuses_bad_input() -> None:
     assert native is not None
     scores = np.zeros((1, 8), dtype=np.float32)
 
-    def call(banned: list[int], k: int = 2) -> None:
+    def call(banned: list[int], k: int = 2, groups: int = 1, codes: object = None) -> None:
         assert native is not None
         native.top_k(
-            scores, 1, 8, k, np.array(banned, dtype=np.int64), np.array([0, len(banned)]),
-            np.zeros(8, np.int32), np.array([-1], np.int32), np.zeros((1, k), np.int64),
+            scores, 1, 8, k, [np.array(banned, dtype=np.int64)] * groups, None,
+            np.zeros(8, np.int32), codes, np.zeros((1, k), np.int64),
             np.zeros((1, k), np.float32), np.zeros(1, np.int64),
         )  # fmt: skip
 
@@ -275,6 +275,12 @@ def test_top_k_refuses_bad_input() -> None:
         call([-1])
     with pytest.raises(ValueError):
         call([], k=9)
+    with pytest.raises(ValueError):
+        call([], groups=2)  # a group per row, no more
+    with pytest.raises(ValueError):
+        call([], codes=[-1, -1])
+    with pytest.raises(TypeError):
+        call([], codes=["any"])
 
 
 def test_index_scan_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:

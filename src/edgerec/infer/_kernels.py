@@ -58,3 +58,15 @@ def joined(groups: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     if not groups:
         return np.zeros(0, dtype=np.int64), offsets
     return np.concatenate(groups, dtype=np.int64, casting="unsafe"), offsets
+
+
+def integer_groups(groups: Sequence[object]) -> list[np.ndarray]:
+    """Groups of item indices as the kernels read them in place (int64 arrays) from anything
+    array-like (lists, say); TypeError for a non-integer one."""
+    out = []
+    for group in groups:
+        array = np.asarray(group)
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            raise TypeError(f"item indices must be integers, got {array.dtype}")
+        out.append(np.ascontiguousarray(array, dtype=np.int64))
+    return out

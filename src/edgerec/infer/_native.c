@@ -574,42 +574,45 @@ static int gather_rows(const char *table, int half, ptrdiff_t table_rows, const 
 }
 
 static PyObject *py_encode(PyObject *self, PyObject *args) {
-    PyObject *table_obj, *items_obj, *offsets_obj, *positions_obj, *weights_obj, *out_obj;
-    int half, batch, max_len, d, heads, ff, layers;
+    PyObject *table_obj, *histories_obj, *positions_obj, *weights_obj, *out_obj;
+    int half, max_len, d, heads, ff, layers;
     float eps;
-    if (!PyArg_ParseTuple(args, "OpOiOOiOiiiifO", &table_obj, &half, &items_obj, &batch,
-                          &offsets_obj, &positions_obj, &max_len, &weights_obj, &d, &heads, &ff,
-                          &layers, &eps, &out_obj))
+    if (!PyArg_ParseTuple(args, "OpOOiOiiiifO", &table_obj, &half, &histories_obj,
+                          &positions_obj, &max_len, &weights_obj, &d, &heads, &ff, &layers, &eps,
+                          &out_obj))
         return NULL;
-    if (batch < 1 || max_len < 1 || d < 1 || heads < 1 || d % heads || ff < 1 || layers < 1) {
+    Py_ssize_t batch = PyObject_Length(histories_obj);
+    if (batch < 0) return NULL;
+    if (batch < 1 || batch > INT32_MAX || max_len < 1 || d < 1 || heads < 1 || d % heads ||
+        ff < 1 || layers < 1) {
         PyErr_SetString(PyExc_ValueError, "encode: bad dimensions");
         return NULL;
     }
     /* The sizes `unpack` walks: four matrices, the qkv and ff1 biases, six d-sized vectors. */
     ptrdiff_t per_block = (ptrdiff_t)d * 3 * d + (ptrdiff_t)d * d + (ptrdiff_t)d * ff +
                           (ptrdiff_t)ff * d + 3 * d + ff + 6 * d;
-    Buffer buffers[6] = {{.held = 0}};
+    Buffer buffers[5] = {{.held = 0}};
     PyObject *result = NULL;
     float *scratch = NULL;
-    /* get() counts 4-byte units: batch + 1 int64 offsets are 2 * (batch + 1). */
-    if (get(offsets_obj, &buffers[1], 0, 2 * ((ptrdiff_t)batch + 1), "offsets") < 0) goto done;
-    const int64_t *offsets = buffers[1].view.buf;
-    int longest = 0;
-    for (int b = 0; b < batch; b++) {
-        int64_t width = offsets[b + 1] - offsets[b];
-        if (offsets[0] != 0 || width < 1 || width > max_len || offsets[b + 1] > INT32_MAX / 4) {
-            PyErr_SetString(PyExc_ValueError, "encode: offsets must start at 0 and give every "
-                                              "user 1 to max_len items");
-            goto done;
-        }
-        longest = width > longest ? (int)width : longest;
-    }
+    /* Each history's last max_len items; an empty one as item 0 alone, its row zeroed below. */
+    Joined histories;
+    if (join_groups(histories_obj, NULL, batch, max_len, 0, 1, "histories", &histories) < 0)
+        return NULL;
+    const int64_t *offsets = histories.offsets;
     ptrdiff_t rows = (ptrdiff_t)offsets[batch];
+    int longest = 0;
+    for (Py_ssize_t b = 0; b < batch; b++) {
+        int width = (int)(offsets[b + 1] - offsets[b]);
+        longest = width > longest ? width : longest;
+    }
+    if (rows > INT32_MAX / 4) {
+        PyErr_SetString(PyExc_ValueError, "encode: too many history items in one call");
+        goto done;
+    }
     if (get(table_obj, &buffers[0], 0, 0, "table") < 0 ||
-        get(items_obj, &buffers[5], 0, 2 * rows, "items") < 0 ||
-        get(weights_obj, &buffers[2], 0, 2 * d + layers * per_block, "weights") < 0 ||
-        get(out_obj, &buffers[3], 1, (ptrdiff_t)batch * d, "out") < 0 ||
-        get(positions_obj, &buffers[4], 0, (ptrdiff_t)max_len * d, "positions") < 0)
+        get(weights_obj, &buffers[1], 0, 2 * d + layers * per_block, "weights") < 0 ||
+        get(out_obj, &buffers[2], 1, (ptrdiff_t)batch * d, "out") < 0 ||
+        get(positions_obj, &buffers[3], 0, (ptrdiff_t)max_len * d, "positions") < 0)
         goto done;
     ptrdiff_t table_rows =
         buffers[0].view.len / ((Py_ssize_t)d * (half ? sizeof(uint16_t) : sizeof(float)));
@@ -623,14 +626,14 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    float *x = scratch, *out = buffers[3].view.buf;
-    const float *p = buffers[2].view.buf, *positions = buffers[4].view.buf;
+    float *x = scratch, *out = buffers[2].view.buf;
+    const float *p = buffers[1].view.buf, *positions = buffers[3].view.buf;
     int status;
     Py_BEGIN_ALLOW_THREADS;
-    status = gather_rows(buffers[0].view.buf, half, table_rows, buffers[5].view.buf, rows, d, x);
+    status = gather_rows(buffers[0].view.buf, half, table_rows, histories.values, rows, d, x);
     if (status == 0) {
         /* Position embeddings: a history's last item at the last position (max_len - 1). */
-        for (int b = 0; b < batch; b++) {
+        for (Py_ssize_t b = 0; b < batch; b++) {
             int width = (int)(offsets[b + 1] - offsets[b]);
             for (int j = 0; j < width; j++) {
                 float *row = x + (offsets[b] + j) * d;
@@ -647,19 +650,22 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
             Block w;
             p = unpack(p, &w, d, ff);
             int final = layer == layers - 1;
-            block(&w, x, batch, offsets, d, heads, ff, eps, final, qkv, ctx, hidden, weights,
+            block(&w, x, (int)batch, offsets, d, heads, ff, eps, final, qkv, ctx, hidden, weights,
                   last, final ? out : spare);
             /* The block's output is the next one's input: swap the buffers instead of copying. */
             float *input = x;
             x = spare, spare = input;
         }
+        for (Py_ssize_t b = 0; b < batch; b++)
+            if (histories.empty[b]) memset(out + b * d, 0, sizeof(float) * (size_t)d);
     }
     Py_END_ALLOW_THREADS;
     if (raise_for(status, "encode: an item id is outside the table")) goto done;
     result = Py_NewRef(Py_None);
 done:
     free(scratch);
-    release(buffers, 6);
+    joined_free(&histories);
+    release(buffers, 5);
     return result;
 }
 
@@ -916,11 +922,11 @@ static PyMethodDef methods[] = {
      "add_transitions(out, users, n, indptr, indices, data, items, offsets, decay, weight): "
      "out (users, n) += weight * the transition scores of each user's recent items."},
     {"encode", py_encode, METH_VARARGS,
-     "encode(table, half, items, batch, offsets, positions, max_len, weights, d, heads, ff, "
-     "layers, eps, out): the encoder forward pass over the rows items (int64) of the item "
-     "table (rows of d float32, or float16 when half) for batch users (user b's items from "
-     "offsets[b] to offsets[b + 1], int64), position embeddings (max_len, d) added here; out "
-     "gets (batch, d). IndexError for an item outside the table."},
+     "encode(table, half, histories, positions, max_len, weights, d, heads, ff, layers, eps, "
+     "out): the encoder forward pass for each history (a sequence of 1-D int32 or int64 arrays "
+     "of rows of the item table, rows of d float32 or float16 when half; the last max_len of "
+     "each), position embeddings (max_len, d) added here; out gets (len(histories), d), a zero "
+     "row for an empty history. IndexError for an item outside the table."},
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(x, rows, K, panels, N, out): out (rows, N) = x (rows, K) @ w (K, N), w packed "
      "as (ceil(N / 64), K, 64) panels of 64 columns."},
@@ -932,16 +938,18 @@ static PyMethodDef methods[] = {
      "exactly (direct=False: a panel at a time into float32 even where AVX-512 converts in "
      "registers, for the tests)."},
     {"top_k", py_top_k, METH_VARARGS,
-     "top_k(scores, rows, n, k, banned, banned_offsets, categories, codes, columns, values, "
+     "top_k(scores, rows, n, k, dropped, also_dropped, categories, codes, columns, values, "
      "kept): each row's k best columns and scores, best first (ties to the lower column), "
-     "after setting its banned columns and, where codes[r] != -1, the columns of other "
-     "categories to -inf; kept[r] counts those above -inf."},
+     "after setting its dropped and also_dropped columns (sequences of rows 1-D int32 or int64 "
+     "arrays; also_dropped may be None) and, where codes[r] != -1 (codes: rows ints, or None "
+     "for all -1), the columns of other categories to -inf; kept[r] counts those above -inf."},
     {"top_k_hybrid", py_top_k_hybrid, METH_VARARGS,
-     "top_k_hybrid(scores, rows, n, k, banned, banned_offsets, categories, codes, columns, "
-     "values, kept, indptr, indices, data, items, item_offsets, decay, weight): top_k of the "
+     "top_k_hybrid(scores, rows, n, k, dropped, also_dropped, categories, codes, columns, "
+     "values, kept, indptr, indices, data, histories, history_len, decay, weight): top_k of the "
      "hybrid model's scores from the sequential model's raw ones (rows, n), overwritten: each "
-     "row's softmax plus weight times the transition scores of its recent items (as "
-     "add_transitions), filtered and selected row by row."},
+     "row's softmax plus weight times the transition scores of its history's last "
+     "history_len items, newest first (as add_transitions), filtered and selected row by "
+     "row."},
     {"quantize", py_quantize, METH_VARARGS,
      "quantize(queries, rows, d, values, scales): float32 queries as int16 values and float32 "
      "scales for ivf_scan, as edgerec.infer._ann.quantize_queries does in numpy."},

@@ -181,6 +181,25 @@ int add_transitions(float *out, ptrdiff_t users, ptrdiff_t n, const int64_t *ind
                     ptrdiff_t entries, const int64_t *items, ptrdiff_t item_count,
                     const int64_t *offsets, float decay, float weight);
 
+/* Ragged integer groups (_groups.c): every value as one int64 array and the `count` + 1
+ * offsets where each group starts; `empty` flags the groups that were empty (with pad_empty). */
+typedef struct {
+    int64_t *values, *offsets;
+    char *empty;
+    Py_ssize_t count;
+} Joined;
+
+/* Joins group r of `first` (a sequence of exactly `count` 1-D int32 or int64 arrays; its last
+ * `tail` values when tail > 0, newest first with `reverse`) and then, unless `second` is NULL,
+ * group r of `second`, for every r. With `pad_empty`, an empty row becomes the one value 0.
+ * Returns 0, or -1 with a Python exception set; the caller frees `out` with joined_free. */
+int join_groups(PyObject *first, PyObject *second, Py_ssize_t count, Py_ssize_t tail,
+                int reverse, int pad_empty, const char *name, Joined *out);
+void joined_free(Joined *j);
+/* `count` category codes from a sequence of ints, or all -1 (any category) for None, into a
+ * malloc'd array. Returns 0, or -1 with a Python exception set. */
+int codes_get(PyObject *codes, Py_ssize_t count, int32_t **out);
+
 /* Kernels of _select.c, registered by _native.c's module. */
 PyObject *py_top_k(PyObject *self, PyObject *args);
 PyObject *py_top_k_hybrid(PyObject *self, PyObject *args);

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from itertools import accumulate
 
 import numpy as np
 
 from edgerec.infer._half import aligned_zeros, to_float32
-from edgerec.infer._kernels import native
+from edgerec.infer._kernels import integer_groups, native
 
 LN_EPS = 1e-12
 _MASKED = np.float32(-1e9)
-# What the compiled pass encodes for an empty history (its output row is zeroed).
-_ITEM_ZERO = np.zeros(1, dtype=np.int64)
 
 
 @functools.cache
@@ -159,14 +156,15 @@ class SASRecEncoder:
         unpadded; the numpy one left-pads them to the longest in the batch and masks the padded
         keys, so both equal a single-user pass. An empty history gives a zero vector.
         """
+        if self._packed is not None and native is not None and self._gather_table is not None:
+            if not histories:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return self._encode_native(histories)
         cut = [np.asarray(h)[-self.max_len :] for h in histories]
         lengths = [len(h) for h in cut]
         if max(lengths, default=0) == 0:
             return np.zeros((len(cut), self.dim), dtype=np.float32)
-        if self._packed is not None and native is not None and self._gather_table is not None:
-            out = self._encode_native(cut, lengths)
-        else:
-            out = self._encode_numpy(self._padded_inputs(cut, lengths), lengths)
+        out = self._encode_numpy(self._padded_inputs(cut, lengths), lengths)
         if 0 in lengths:
             out[np.equal(lengths, 0)] = 0.0
         return out
@@ -184,22 +182,22 @@ class SASRecEncoder:
         x += self.w["pos_emb"][self.max_len - width :]
         return x
 
-    def _encode_native(self, cut: list[np.ndarray], lengths: list[int]) -> np.ndarray:
-        """The compiled forward pass over the histories' unpadded rows, one after another."""
+    def _encode_native(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """The compiled forward pass; it cuts and joins the histories itself."""
         assert native is not None and self._packed is not None
         table = self._gather_table
         assert table is not None
-        # An empty history is encoded as item 0 alone (`encode` zeroes its row).
-        sizes = [length or 1 for length in lengths]
-        offsets = np.fromiter(accumulate(sizes, initial=0), np.int64, len(sizes) + 1)
-        items = np.concatenate([h if len(h) else _ITEM_ZERO for h in cut], dtype=np.int64)
-        out = np.empty((len(cut), self.dim), dtype=np.float32)
-        # The kernel reads the histories' rows from the table itself (float16 ones widened).
-        native.encode(
-            table, table.dtype == np.float16, items, len(cut), offsets, self.w["pos_emb"],
-            self.max_len, self._packed, self.dim, self.num_heads, self.ff, self.num_layers,
-            LN_EPS, out,
+        out = np.empty((len(histories), self.dim), dtype=np.float32)
+        arguments = (
+            self.w["pos_emb"], self.max_len, self._packed, self.dim, self.num_heads, self.ff,
+            self.num_layers, LN_EPS, out,
         )  # fmt: skip
+        half = table.dtype == np.float16
+        try:
+            # The kernel reads the histories' rows from the table itself (float16 ones widened).
+            native.encode(table, half, histories, *arguments)
+        except TypeError:  # not int32 or int64 arrays: lists, say
+            native.encode(table, half, integer_groups(histories), *arguments)
         return out
 
     def _encode_numpy(self, x: np.ndarray, lengths: list[int]) -> np.ndarray:

@@ -438,48 +438,51 @@ static int top_k(float *scores, ptrdiff_t rows, ptrdiff_t n, int k, const int64_
 
 /* top_k and top_k_hybrid: the arguments they share, then the hybrid's transition table. */
 static PyObject *select_rows(PyObject *args, int hybrid) {
-    PyObject *scores_obj, *banned_obj, *offsets_obj, *categories_obj, *codes_obj, *columns_obj,
+    PyObject *scores_obj, *dropped_obj, *also_obj, *categories_obj, *codes_obj, *columns_obj,
         *values_obj, *kept_obj, *indptr_obj = NULL, *indices_obj = NULL, *data_obj = NULL,
-        *items_obj = NULL, *item_offsets_obj = NULL;
-    Py_ssize_t rows, n;
+        *histories_obj = NULL;
+    Py_ssize_t rows, n, history_len = 0;
     int k;
     Transitions t = {0};
-    if (!PyArg_ParseTuple(args, hybrid ? "OnniOOOOOOOOOOOOff" : "OnniOOOOOOO", &scores_obj,
-                          &rows, &n, &k, &banned_obj, &offsets_obj, &categories_obj, &codes_obj,
+    if (!PyArg_ParseTuple(args, hybrid ? "OnniOOOOOOOOOOOnff" : "OnniOOOOOOO", &scores_obj,
+                          &rows, &n, &k, &dropped_obj, &also_obj, &categories_obj, &codes_obj,
                           &columns_obj, &values_obj, &kept_obj, &indptr_obj, &indices_obj,
-                          &data_obj, &items_obj, &item_offsets_obj, &t.decay, &t.weight))
+                          &data_obj, &histories_obj, &history_len, &t.decay, &t.weight))
         return NULL;
-    if (rows < 0 || n < 1 || k < 1 || k > n) {
-        PyErr_SetString(PyExc_ValueError, "top_k: bad dimensions (need 1 <= k <= n)");
+    if (rows < 0 || n < 1 || k < 1 || k > n || (hybrid && history_len < 1)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "top_k: bad dimensions (need 1 <= k <= n, history_len >= 1)");
         return NULL;
     }
-    Buffer b[13] = {{.held = 0}};
+    Buffer b[8] = {{.held = 0}};
+    Joined banned = {0}, recent = {0};
+    int32_t *codes = NULL;
     PyObject *result = NULL;
     Entry *heap = NULL;
     float *maxima = NULL;
+    if (join_groups(dropped_obj, also_obj == Py_None ? NULL : also_obj, rows, 0, 0, 0,
+                    "dropped", &banned) < 0 ||
+        codes_get(codes_obj, rows, &codes) < 0)
+        goto done;
     /* Sizes in float-sized units for get(); int64 arrays count double. */
     if (get(scores_obj, &b[0], 1, rows * n, "scores") < 0 ||
-        get(banned_obj, &b[1], 0, 0, "banned") < 0 ||
-        get(offsets_obj, &b[2], 0, 2 * (rows + 1), "banned_offsets") < 0 ||
-        get(categories_obj, &b[3], 0, n, "categories") < 0 ||
-        get(codes_obj, &b[4], 0, rows, "codes") < 0 ||
-        get(columns_obj, &b[5], 1, 2 * rows * k, "columns") < 0 ||
-        get(values_obj, &b[6], 1, rows * k, "values") < 0 ||
-        get(kept_obj, &b[7], 1, 2 * rows, "kept") < 0)
+        get(categories_obj, &b[1], 0, n, "categories") < 0 ||
+        get(columns_obj, &b[2], 1, 2 * rows * k, "columns") < 0 ||
+        get(values_obj, &b[3], 1, rows * k, "values") < 0 ||
+        get(kept_obj, &b[4], 1, 2 * rows, "kept") < 0)
         goto done;
     if (hybrid) {
-        if (get(indptr_obj, &b[8], 0, 2, "indptr") < 0 ||
-            get(indices_obj, &b[9], 0, 0, "indices") < 0 ||
-            get(data_obj, &b[10], 0, 0, "data") < 0 ||
-            get(items_obj, &b[11], 0, 0, "items") < 0 ||
-            get(item_offsets_obj, &b[12], 0, 2 * (rows + 1), "item_offsets") < 0)
+        if (get(indptr_obj, &b[5], 0, 2, "indptr") < 0 ||
+            get(indices_obj, &b[6], 0, 0, "indices") < 0 ||
+            get(data_obj, &b[7], 0, 0, "data") < 0 ||
+            join_groups(histories_obj, NULL, rows, history_len, 1, 0, "histories", &recent) < 0)
             goto done;
-        t.indptr = b[8].view.buf, t.indices = b[9].view.buf, t.data = b[10].view.buf;
-        t.items = b[11].view.buf, t.offsets = b[12].view.buf;
-        t.table_rows = b[8].view.len / (Py_ssize_t)sizeof(int64_t) - 1;
-        t.entries = b[9].view.len / (Py_ssize_t)sizeof(int32_t);
-        t.item_count = b[11].view.len / (Py_ssize_t)sizeof(int64_t);
-        if (b[10].view.len < t.entries * (Py_ssize_t)sizeof(float)) {
+        t.indptr = b[5].view.buf, t.indices = b[6].view.buf, t.data = b[7].view.buf;
+        t.items = recent.values, t.offsets = recent.offsets;
+        t.table_rows = b[5].view.len / (Py_ssize_t)sizeof(int64_t) - 1;
+        t.entries = b[6].view.len / (Py_ssize_t)sizeof(int32_t);
+        t.item_count = recent.offsets[rows];
+        if (b[7].view.len < t.entries * (Py_ssize_t)sizeof(float)) {
             PyErr_SetString(PyExc_ValueError, "top_k_hybrid: fewer data than indices");
             goto done;
         }
@@ -492,19 +495,21 @@ static PyObject *select_rows(PyObject *args, int hybrid) {
     }
     int failed;
     Py_BEGIN_ALLOW_THREADS;
-    failed = top_k(b[0].view.buf, rows, n, k, b[1].view.buf,
-                   b[1].view.len / (Py_ssize_t)sizeof(int64_t), b[2].view.buf, b[3].view.buf,
-                   b[4].view.buf, b[5].view.buf, b[6].view.buf, b[7].view.buf, heap, maxima,
-                   hybrid ? &t : NULL);
+    failed = top_k(b[0].view.buf, rows, n, k, banned.values, banned.offsets[rows],
+                   banned.offsets, b[1].view.buf, codes, b[2].view.buf, b[3].view.buf,
+                   b[4].view.buf, heap, maxima, hybrid ? &t : NULL);
     Py_END_ALLOW_THREADS;
     if (raise_for(failed, failed == -3 ? "top_k_hybrid: a transition index is out of range"
-                                       : "top_k: a banned index is out of range"))
+                                       : "top_k: a dropped index is out of range"))
         goto done;
     result = Py_NewRef(Py_None);
 done:
     free(heap);
     free(maxima);
-    release(b, 13);
+    free(codes);
+    joined_free(&banned);
+    joined_free(&recent);
+    release(b, 8);
     return result;
 }
 

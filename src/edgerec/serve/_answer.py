@@ -32,7 +32,7 @@ class Answer(Sequence[Ranked]):
     """One query's items, best first: ``json`` (the items array, bytes) and ``source`` (the
     first item's, "model" when there is none), read as `Ranked` entries on demand."""
 
-    __slots__ = ("_entries", "_indices", "_scores", "_vocab", "json", "source")
+    __slots__ = ("_count", "_entries", "_indices", "_row", "_scores", "_vocab", "json", "source")
 
     def __init__(
         self,
@@ -42,18 +42,27 @@ class Answer(Sequence[Ranked]):
         indices: np.ndarray | None = None,
         scores: np.ndarray | None = None,
         entries: list[Ranked] | None = None,
+        row: int = 0,
+        count: int = 0,
     ) -> None:
+        """``indices`` and ``scores``: the batch's (rows, width) arrays, of which this answer
+        is the first ``count`` of row ``row``; sliced only when the entries are read (two
+        slices per answer cost as much as the rest of its Python, and HTTP sends ``json``)."""
         self.json = json
         self.source = source
         self._vocab, self._indices, self._scores = vocab, indices, scores
+        self._row, self._count = row, count
         self._entries = entries
 
     def entries(self) -> list[Ranked]:
         if self._entries is None:
             assert self._vocab is not None and self._indices is not None
             assert self._scores is not None
+            row, count = self._row, self._count
             self._entries = ranked_list(
-                self._vocab.external(self._indices), self._scores.tolist(), self.source
+                self._vocab.external(self._indices[row, :count]),
+                self._scores[row, :count].tolist(),
+                self.source,
             )
         return self._entries
 
@@ -65,7 +74,7 @@ class Answer(Sequence[Ranked]):
         return self.entries()[index]
 
     def __len__(self) -> int:
-        return len(self._indices) if self._entries is None else len(self._entries)  # type: ignore[arg-type]
+        return self._count if self._entries is None else len(self._entries)
 
     def __iter__(self) -> Iterator[Ranked]:
         return iter(self.entries())
@@ -119,14 +128,9 @@ class Renderer:
         ``scores`` (rows x width, the same shape)."""
         columns = np.ascontiguousarray(columns, dtype=np.int64)
         texts = self.render(columns, scores, counts, source)
+        vocab = self.vocab
         return [
-            Answer(
-                text,
-                source if count else MODEL,
-                self.vocab,
-                columns[row, :count],
-                scores[row, :count],
-            )
+            Answer(text, source if count else MODEL, vocab, columns, scores, None, row, count)
             for row, (text, count) in enumerate(zip(texts, counts, strict=True))
         ]
 

@@ -253,13 +253,18 @@ class Engine:
         chosen = matrix if len(plain) == len(rows) else matrix[plain]
         owners = [rows[position] for position in plain]
         ks = [queries[row].k for row in owners]
+        seen = [known[row] for row in owners]
+        codes = None
+        if any(queries[row].category is not None for row in owners):
+            codes = [self._code(queries[row].category) for row in owners]
         columns, best, kept = top_k_filtered(
             chosen,
             max(ks),
-            [self._dropped(known[row], banned[row]) for row in owners],
+            seen,
             self._item_category,
-            [self._code(queries[row].category) for row in owners],
-            None if hybrid is None else (hybrid, [known[row] for row in owners]),
+            codes,
+            None if hybrid is None else (hybrid, seen),
+            [banned[row] for row in owners],
         )
         for row, answer in zip(
             owners, self._ranked_rows(columns, best, kept, ks, source), strict=True

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgerec.infer import HybridScorer
-from edgerec.infer._kernels import joined, native
+from edgerec.infer._kernels import integer_groups, joined, native
 
 GROUPS = 256
 # A row's category code when it asks for no category.
@@ -32,11 +32,13 @@ def top_k_filtered(
     k: int,
     dropped: Sequence[np.ndarray],
     categories: np.ndarray,
-    codes: Sequence[int],
+    codes: Sequence[int] | None,
     hybrid: tuple[HybridScorer, Sequence[np.ndarray]] | None = None,
+    also_dropped: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """`top_k_rows` after each row's ``dropped`` columns, and (where ``codes[r]`` is not
-    `ANY_CATEGORY`) the columns whose ``categories`` entry differs from ``codes[r]``, are set to
+    """`top_k_rows` after each row's ``dropped`` columns (and ``also_dropped`` ones: a user's
+    seen and excluded items, say), and (where ``codes[r]`` is not `ANY_CATEGORY`; None: no
+    row's is) the columns whose ``categories`` entry differs from ``codes[r]``, are set to
     ``-inf`` in ``scores``; and how many of each row's k are above ``-inf``.
 
     With ``hybrid`` (a hybrid scorer and each row's history), ``scores`` are its sequential
@@ -47,32 +49,60 @@ def top_k_filtered(
     k = max(0, min(k, width))
     compiled = native is not None and scores.dtype == np.float32 and scores.flags.c_contiguous
     if compiled and rows and k and categories.dtype == np.int32 and len(categories) == width:
-        assert native is not None
-        banned, offsets = joined(dropped)
         columns = np.empty((rows, k), dtype=np.int64)
         best = np.empty((rows, k), dtype=np.float32)
         kept = np.empty(rows, dtype=np.int64)
-        selected = (
-            scores, rows, width, k, banned, offsets, categories,
-            np.asarray(codes, dtype=np.int32), columns, best, kept,
-        )  # fmt: skip
-        if hybrid is None:
-            native.top_k(*selected)
-        else:
-            scorer, histories = hybrid
-            table = scorer.transitions
-            items, item_offsets = joined(table.recent(histories))
-            native.top_k_hybrid(
-                *selected, table.indptr, table.indices, table.data, items, item_offsets,
-                table.history_decay, scorer.weight,
+        try:
+            _select(
+                scores, k, dropped, also_dropped, categories, codes, hybrid, columns, best, kept
+            )
+        except TypeError:  # not int32 or int64 arrays: lists, say
+            _select(
+                scores, k, integer_groups(dropped),
+                None if also_dropped is None else integer_groups(also_dropped), categories,
+                codes, None if hybrid is None else (hybrid[0], integer_groups(hybrid[1])),
+                columns, best, kept,
             )  # fmt: skip
         return columns, best, kept.tolist()
     if hybrid is not None:
         hybrid[0].finish(scores, hybrid[1])
-    for row, (columns, code) in enumerate(zip(dropped, codes, strict=True)):
-        filter_row(scores[row], columns, categories, code)
+    for row in range(rows):
+        columns = dropped[row]
+        if also_dropped is not None and len(also_dropped[row]):
+            columns = np.concatenate((columns, also_dropped[row]))
+        code = ANY_CATEGORY if codes is None else codes[row]
+        filter_row(scores[row], np.asarray(columns, dtype=np.int64), categories, code)
     columns, best = top_k_rows(scores, k)
     return columns, best, (best > -np.inf).sum(axis=1).tolist()
+
+
+def _select(
+    scores: np.ndarray,
+    k: int,
+    dropped: Sequence[np.ndarray],
+    also_dropped: Sequence[np.ndarray] | None,
+    categories: np.ndarray,
+    codes: Sequence[int] | None,
+    hybrid: tuple[HybridScorer, Sequence[np.ndarray]] | None,
+    columns: np.ndarray,
+    best: np.ndarray,
+    kept: np.ndarray,
+) -> None:
+    """The compiled half of `top_k_filtered`, into ``columns``, ``best`` and ``kept``."""
+    assert native is not None
+    rows, width = scores.shape
+    selected = (
+        scores, rows, width, k, dropped, also_dropped, categories, codes, columns, best, kept
+    )  # fmt: skip
+    if hybrid is None:
+        native.top_k(*selected)
+        return
+    scorer, histories = hybrid
+    table = scorer.transitions
+    native.top_k_hybrid(
+        *selected, table.indptr, table.indices, table.data, histories, table.history_len,
+        table.history_decay, scorer.weight,
+    )  # fmt: skip
 
 
 def filter_row(row: np.ndarray, dropped: np.ndarray, categories: np.ndarray, code: int) -> None:
