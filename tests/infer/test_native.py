@@ -166,6 +166,13 @@ def test_encode_reads_any_integer_histories() -> None:
         [[3, 9, 4], np.arange(29, -1, -1)[::-1]],
     ):
         np.testing.assert_allclose(encoder.encode(histories), expected, rtol=1e-6, atol=1e-6)
+    rectangular = np.array([[3, 9, 4], [7, 8, 9]])  # one 2-D array: its rows are the users
+    np.testing.assert_allclose(
+        encoder.encode(rectangular),
+        encoder.encode([np.array([3, 9, 4]), np.array([7, 8, 9])]),
+        rtol=1e-6,
+        atol=1e-6,
+    )
     with pytest.raises(TypeError):
         encoder.encode([np.array([1.5])])
 

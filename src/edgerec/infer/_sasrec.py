@@ -157,7 +157,7 @@ class SASRecEncoder:
         keys, so both equal a single-user pass. An empty history gives a zero vector.
         """
         if self._packed is not None and native is not None and self._gather_table is not None:
-            if not histories:
+            if len(histories) == 0:  # len: a 2-D array of histories has no truth value
                 return np.zeros((0, self.dim), dtype=np.float32)
             return self._encode_native(histories)
         cut = [np.asarray(h)[-self.max_len :] for h in histories]
