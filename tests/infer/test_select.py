@@ -68,6 +68,28 @@ def test_top_k_matches_numpy(
     assert compiled[0].shape == (rows, min(k, width))
 
 
+def test_two_lists_of_dropped_items_drop_their_union(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's seen items and excluded items as two lists (int32, as the vocabulary gives
+    them; an empty one; a list of ints), and no category codes at all (None)."""
+    rng = np.random.default_rng(8)
+    scores = rng.standard_normal((3, 500)).astype(np.float32)
+    categories = np.zeros(500, np.int32)
+    seen = [rng.integers(0, 500, 9).astype(np.int32) for _ in range(3)]
+    excluded = [np.zeros(0, np.int32), scores[1].argsort()[-4:].astype(np.int32), [7, 8]]
+    union = [
+        np.concatenate((a, np.asarray(b, np.int64))) for a, b in zip(seen, excluded, strict=True)
+    ]
+    compiled = top_k_filtered(scores.copy(), 20, seen, categories, None, None, excluded)
+    joined = top_k_filtered(scores.copy(), 20, union, categories, [ANY_CATEGORY] * 3)
+    with monkeypatch.context() as patched:
+        patched.setattr(_topk, "native", None)
+        reference = top_k_filtered(scores.copy(), 20, seen, categories, None, None, excluded)
+    assert_same_selection(compiled, reference)
+    assert_same_selection(compiled, joined)
+    for row, dropped in enumerate(union):
+        assert not set(compiled[0][row].tolist()) & set(np.asarray(dropped).tolist())
+
+
 def test_rows_with_fewer_than_k_unfiltered_items(monkeypatch: pytest.MonkeyPatch) -> None:
     scores = np.arange(40, dtype=np.float32).reshape(2, 20)
     categories = np.array([0, 1] * 10, dtype=np.int32)

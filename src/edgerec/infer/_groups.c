@@ -132,7 +132,6 @@ int join_groups(PyObject *first, PyObject *second, Py_ssize_t count, Py_ssize_t 
             for (Py_ssize_t i = 0, n = view_length(more); i < n; i++) *to++ = item_at(more, i);
         }
     }
-    out->count = count;
     status = 0;
 done:
     views_release(&a);

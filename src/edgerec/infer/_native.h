@@ -181,12 +181,11 @@ int add_transitions(float *out, ptrdiff_t users, ptrdiff_t n, const int64_t *ind
                     ptrdiff_t entries, const int64_t *items, ptrdiff_t item_count,
                     const int64_t *offsets, float decay, float weight);
 
-/* Ragged integer groups (_groups.c): every value as one int64 array and the `count` + 1
+/* Ragged integer groups (_groups.c): every value as one int64 array and the groups + 1
  * offsets where each group starts; `empty` flags the groups that were empty (with pad_empty). */
 typedef struct {
     int64_t *values, *offsets;
     char *empty;
-    Py_ssize_t count;
 } Joined;
 
 /* Joins group r of `first` (a sequence of exactly `count` 1-D int32 or int64 arrays; its last
