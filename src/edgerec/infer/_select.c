@@ -412,6 +412,8 @@ static int top_k(float *scores, ptrdiff_t rows, ptrdiff_t n, int k, const int64_
                  Entry *heap, float *maxima, const Transitions *hybrid) {
     Radix radix = {0};
     int status = 0;
+    /* The first row's entries too: they arrive while its softmax runs. */
+    if (hybrid && rows > 0) prefetch_transitions(hybrid, 0);
     for (ptrdiff_t r = 0; r < rows && status == 0; r++) {
         float *row = scores + r * n, scale = 1.0f;
         if (hybrid) {
