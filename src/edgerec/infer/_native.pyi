@@ -1,4 +1,6 @@
 # Types of the compiled kernels in _native.c.
+from collections.abc import Sequence
+
 from typing_extensions import Buffer
 
 def vectorized() -> bool: ...
@@ -6,9 +8,7 @@ def wide() -> bool: ...
 def encode(
     table: Buffer,
     half: bool,
-    items: Buffer,
-    batch: int,
-    offsets: Buffer,
+    histories: Sequence[Buffer],
     positions: Buffer,
     max_len: int,
     weights: Buffer,
@@ -42,13 +42,33 @@ def top_k(
     rows: int,
     n: int,
     k: int,
-    banned: Buffer,
-    banned_offsets: Buffer,
+    dropped: Sequence[Buffer],
+    also_dropped: Sequence[Buffer] | None,
     categories: Buffer,
-    codes: Buffer,
+    codes: Sequence[int] | None,
     columns: Buffer,
     values: Buffer,
     kept: Buffer,
+) -> None: ...
+def top_k_hybrid(
+    scores: Buffer,
+    rows: int,
+    n: int,
+    k: int,
+    dropped: Sequence[Buffer],
+    also_dropped: Sequence[Buffer] | None,
+    categories: Buffer,
+    codes: Sequence[int] | None,
+    columns: Buffer,
+    values: Buffer,
+    kept: Buffer,
+    indptr: Buffer,
+    indices: Buffer,
+    data: Buffer,
+    histories: Sequence[Buffer],
+    history_len: int,
+    decay: float,
+    weight: float,
 ) -> None: ...
 def quantize(queries: Buffer, rows: int, d: int, values: Buffer, scales: Buffer) -> None: ...
 def ivf_scan(
