@@ -44,6 +44,7 @@ from _hello import app as hello  # noqa: E402
 from edgerec.serve._answer import Answer  # noqa: E402
 from edgerec.serve._app import App  # noqa: E402
 from edgerec.serve._engine import Query  # noqa: E402
+from edgerec.serve._metrics import METRICS_DIR_ENV  # noqa: E402
 from edgerec.serve._settings import load_settings  # noqa: E402
 from serving import EDGE_ENV, USERS, seed_store, user_path  # noqa: E402
 
@@ -114,7 +115,7 @@ def main() -> None:
         seed_store(work / "events.sqlite3", args.artifact, USERS)
         os.environ.update(EDGE_ENV)
         os.environ.update(EDGEREC_ARTIFACT=str(args.artifact), EDGEREC_STATE_DIR=str(work))
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(work / "metrics")
+        os.environ[METRICS_DIR_ENV] = str(work / "metrics")
         (work / "metrics").mkdir()
         apps: list[tuple[str, Asgi]] = [
             ("hello world (_hello.py)", hello),

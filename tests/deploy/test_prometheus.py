@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 import yaml
-from prometheus_client import Counter, Gauge, Histogram
 
 from edgerec.serve import _metrics
 from tests.deploy.conftest import DEPLOY, require
@@ -50,19 +49,18 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
 
 
 def service_metric_names() -> set[str]:
-    names = set()
-    for collector in vars(_metrics).values():
-        if not isinstance(collector, Counter | Gauge | Histogram):
-            continue
-        for family in collector.describe():
-            kind = family.type
-            base = family.name
-            names.add(base)
-            if kind == "counter":
-                names.add(base + "_total")
-            if kind == "histogram":
-                names.update(base + suffix for suffix in ("_bucket", "_sum", "_count"))
-    return names
+    return {name for family in _metrics.FAMILIES for name in family.sample_names()}
+
+
+def test_the_service_exposition_passes_promtool() -> None:
+    promtool = require("promtool", "prometheus")
+    _metrics.REQUESTS.labels("/v1/events", "POST", "200").inc()
+    _metrics.LATENCY.labels("/v1/events").observe(0.004)
+    text = _metrics.exposition({"pod": "edgerec-0", "node": "edge-1"})
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_rules_and_dashboard_only_use_metrics_the_service_exports() -> None:

@@ -1,8 +1,7 @@
 """The edge service: numpy inference over a verified artifact, SQLite + Redis user state.
 
-Never imports ``edgerec.train`` or PyTorch. ``App`` is imported lazily: the launcher must set
-``PROMETHEUS_MULTIPROC_DIR`` before the metrics module is first imported, or forked workers
-would inherit single-process metrics and a scrape would miss the other workers.
+Never imports ``edgerec.train`` or PyTorch. ``App`` is imported lazily: importing this package
+(for its settings) does not load numpy or the engine.
 """
 
 from typing import TYPE_CHECKING, Any

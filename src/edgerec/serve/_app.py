@@ -180,8 +180,8 @@ class App:
                 next_age = now + 1.0
                 metrics.MODEL_AGE.set(time.time() - self._created)
                 metrics.INFLIGHT.set(self.inflight)
-                metrics.TALLY.flush()
                 sampler.sample()
+                metrics.publish()
             if self.settings.reload_interval_s and now >= next_check:
                 next_check = now + self.settings.reload_interval_s
                 if self.watcher.changed():
@@ -232,7 +232,7 @@ class App:
                 )
             busy = self.overloaded or self.inflight > self.settings.max_inflight
             if busy and template.startswith("/v1/"):
-                metrics.TALLY.count(metrics.SHED)
+                metrics.SHED.inc()
                 raise HTTPError(
                     503, "overloaded", "worker is overloaded, retry shortly", _RETRY_AFTER
                 )
@@ -252,8 +252,8 @@ class App:
         await send_bytes(send, status, body, content_type, extra)
         # Any string may arrive as a method: keep the label set (and its cache) bounded.
         label = method if method in _METHODS else "other"
-        metrics.TALLY.count(metrics.request_counter(template, label, status))
-        metrics.TALLY.observe(metrics.route_latency(template), time.perf_counter() - started)
+        metrics.request_counter(template, label, status).inc()
+        metrics.route_latency(template).observe(time.perf_counter() - started)
 
     @staticmethod
     def _match(path: str) -> tuple[str, dict[str, str]]:
@@ -316,7 +316,7 @@ class App:
             raise HTTPError(
                 503, "store_unavailable", "event store did not answer, retry shortly", _RETRY_AFTER
             ) from None
-        metrics.TALLY.count(metrics.CACHE_RESULT["sqlite", bool(history)])
+        metrics.CACHE_RESULT["sqlite", bool(history)].inc()
         # The newest event id is in the key: a new click or a new model never hits an old entry.
         key = f"{engine.version}:u:{user_id}:{newest}:{filters}"
         cached = self._cached(key)
@@ -431,7 +431,7 @@ class App:
 
     def _cached(self, key: str) -> bytes | None:
         body = self.local.get(key)
-        metrics.TALLY.count(metrics.CACHE_RESULT["process", body is not None])
+        metrics.CACHE_RESULT["process", body is not None].inc()
         if body is not None:
             return body
         body = self.cache.get(key)  # Redis counts its own hits, misses and errors
@@ -442,7 +442,7 @@ class App:
     def _answer(self, answer: Answer, extra: dict[str, str]) -> bytes:
         assert self.engine is not None
         if answer.source != MODEL:
-            metrics.TALLY.count(metrics.fallback_counter(answer.source))
+            metrics.fallback_counter(answer.source).inc()
         return orjson.dumps(
             {
                 "ok": True,

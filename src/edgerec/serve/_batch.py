@@ -44,7 +44,7 @@ class Coalescer(Generic[Q, R]):
         if self._pending:  # more than one batch waited: the rest go next iteration
             asyncio.get_running_loop().call_soon(self._flush)
         self.batches += 1
-        metrics.TALLY.observe(metrics.BATCH_SIZE, len(batch))
+        metrics.BATCH_SIZE.observe(len(batch))
         try:
             answers = self._run([query for query, _ in batch])
         except Exception as exc:

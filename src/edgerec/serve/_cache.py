@@ -90,7 +90,7 @@ class RedisCache:
 
     def get(self, key: str) -> bytes | None:
         value = self._fetch(key)
-        metrics.TALLY.count(metrics.CACHE_RESULT["redis", value is not None])
+        metrics.CACHE_RESULT["redis", value is not None].inc()
         return value
 
     def _fetch(self, key: str) -> bytes | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgerec.errors import DataError
 from edgerec.logs import configure_json
+from edgerec.serve._metrics import METRICS_DIR_ENV
 from edgerec.serve._settings import Settings
 from edgerec.serve._store import EventWriter, initialise
 
@@ -108,11 +109,11 @@ def run_granian(settings: Settings) -> None:
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
-    # A fresh multiprocess directory per start, private to this server: a scrape sums exactly
-    # its own workers' files, even when several pods share one state directory.
+    # A fresh metrics directory per start, private to this server: a scrape sums exactly its
+    # own workers' files, even when several pods share one state directory.
     metrics_dir = Path(tempfile.mkdtemp(prefix="edgerec-metrics-"))
     os.environ.update(settings.to_env())
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    os.environ[METRICS_DIR_ENV] = str(metrics_dir)
     _preload()
     logger.info(
         "serving %s on http://%s:%d with %d worker(s)",
@@ -140,16 +141,11 @@ def _preload() -> None:
 
     Workers inherit the modules instead of importing them each, and the frozen heap is left
     out of every later collection (a worker's own collection at start-up walks only what it
-    built since). The metric definitions are not imported here: in the multiprocess mode a
-    metric without labels opens its file as soon as it is defined, and that file would be
-    this supervisor's, not a worker's.
+    built since).
     """
-    import orjson  # noqa: F401
-    import prometheus_client  # noqa: F401
-
-    # The engine brings numpy, the artifact loader and the compiled kernels.
-    import edgerec.serve._engine
-    import edgerec.serve._validate  # noqa: F401
+    # The worker's application brings numpy, the engine, the artifact loader, the compiled
+    # kernels and the metrics (values in memory: nothing a worker would share by mistake).
+    import edgerec.serve._asgi  # noqa: F401
 
     gc.freeze()
     gc.enable()
