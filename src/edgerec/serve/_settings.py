@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -160,6 +159,8 @@ def load_settings(
     raw: dict[str, Any] = {}
     path = toml_path or (Path(environ["EDGEREC_CONFIG"]) if environ.get("EDGEREC_CONFIG") else None)
     if path is not None:
+        import tomllib  # here: most starts have no file, and every start paid its import
+
         try:
             raw.update(tomllib.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
