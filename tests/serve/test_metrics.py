@@ -11,6 +11,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from edgerec.serve import _metrics
 from edgerec.serve._metric_types import Family, exposition, publish
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -138,3 +139,19 @@ def test_label_values_must_match_the_names() -> None:
     hits = families()[0]
     with pytest.raises(ValueError, match="takes labels"):
         hits.labels("/a", "extra")
+
+
+def test_a_failed_publish_is_logged_once_and_never_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(_metrics.METRICS_DIR_ENV, str(tmp_path / "gone"))
+    _metrics.publish()
+    _metrics.publish()
+    assert caplog.text.count("metrics not shared") == 1
+    (tmp_path / "gone").mkdir()
+    _metrics.publish()  # works again: the next failure is logged again
+    assert (tmp_path / "gone" / f"{os.getpid()}.json").exists()
+    (tmp_path / "gone" / f"{os.getpid()}.json").unlink()
+    (tmp_path / "gone").rmdir()
+    _metrics.publish()
+    assert caplog.text.count("metrics not shared") == 2

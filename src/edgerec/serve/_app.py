@@ -115,6 +115,7 @@ class App:
                 settings.redis_url, settings.redis_timeout_ms, settings.cache_ttl_s
             )
         metrics.prime()
+        metrics.publish()  # the other workers' scrapes see this one from the start
 
     def _build(self, directory: Path) -> Engine:
         """Verify, load and index an artifact: all the slow work, done off the event loop."""

@@ -8,6 +8,7 @@ scrape may miss up to a second of another worker's requests.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from edgerec.serve import _metric_types
 from edgerec.serve._metric_types import Buckets, Family, Value
+
+logger = logging.getLogger(__name__)
 
 METRICS_DIR_ENV = "EDGEREC_METRICS_DIR"
 # Fine enough to tell 1 ms from 5 ms from 50 ms (the users' targets are 5/25/50/100 ms).
@@ -179,16 +182,30 @@ def prime() -> None:
         RELOADS.labels(result)
 
 
+_publish_failed = False
+
+
 def _directory() -> Path | None:
     directory = os.environ.get(METRICS_DIR_ENV)
     return Path(directory) if directory else None
 
 
 def publish() -> None:
-    """Share this worker's values with the other workers' scrapes (once a second)."""
+    """Share this worker's values with the other workers' scrapes (once a second). A failed
+    write (directory gone, disk full) is logged once, not raised: metrics must never stop the
+    worker's background work; other workers' scrapes then miss this one until a write works."""
+    global _publish_failed
     directory = _directory()
-    if directory is not None:
+    if directory is None:
+        return
+    try:
         _metric_types.publish(FAMILIES, directory)
+    except OSError as exc:
+        if not _publish_failed:
+            logger.warning("metrics not shared with the other workers: %s", exc)
+        _publish_failed = True
+    else:
+        _publish_failed = False
 
 
 class ProcessSampler:
