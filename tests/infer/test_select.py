@@ -462,23 +462,54 @@ def test_rescoring_refuses_a_short_table_and_bad_rows() -> None:
     assert native is not None
 
     def rescore(
-        items: int = 3, count: int = 3, offsets: tuple[int, int] = (0, 0), code: int = -1
+        items: int = 3,
+        count: int = 3,
+        dropped: list[np.ndarray] | None = None,
+        code: int = -1,
     ) -> None:
+        dropped = [np.zeros(0, np.int64)] if dropped is None else dropped
         native.rescore(
             table, items, 3, np.ones(3, np.float32), 1, np.arange(3), 3,
-            np.array([count], np.int64), np.zeros(1, np.int64), np.array(offsets, np.int64),
-            np.zeros(2, np.int32), np.array([code], np.int32), 2, np.zeros(2, np.int64),
-            np.zeros(2, np.float32), np.zeros(1, np.int64),
+            np.array([count], np.int64), dropped, None, np.zeros(2, np.int32), [code], 2,
+            np.zeros(2, np.int64), np.zeros(2, np.float32), np.zeros(1, np.int64),
         )  # fmt: skip
 
     rescore()
     with pytest.raises(ValueError, match="table"):
         rescore(items=4)
-    for bad in ({"count": 4}, {"count": -1}, {"offsets": (0, 2)}, {"offsets": (1, 0)}):
-        with pytest.raises(ValueError, match="counts or dropped offsets"):
-            rescore(**bad)  # type: ignore[arg-type]
+    for count in (4, -1):
+        with pytest.raises(ValueError, match="candidate counts"):
+            rescore(count=count)
+    with pytest.raises(ValueError, match="2 groups, expected 1"):
+        rescore(dropped=[np.zeros(0, np.int64)] * 2)
+    with pytest.raises(TypeError):
+        rescore(dropped=[np.ones(2, np.float64)])
     with pytest.raises(ValueError, match="categories"):
         rescore(code=0)  # a category asked for, and categories for two of the three items
+
+
+def test_rescoring_drops_both_groups_and_reads_lists() -> None:
+    # A user's seen items and excluded ones, as two groups: the same as their union in one;
+    # lists (not arrays) go through the conversion the engine's callers may need.
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((50, 8)).astype(np.float16)
+    vectors = rng.standard_normal((2, 8)).astype(np.float32)
+    candidates = np.stack([rng.permutation(50)[:30] for _ in range(2)])
+    seen = [candidates[0, :3].astype(np.int32), np.zeros(0, np.int32)]
+    excluded = [candidates[0, 5:7], candidates[1, :4]]
+    union = [np.concatenate((a, b)).astype(np.int64) for a, b in zip(seen, excluded, strict=True)]
+    args = (table, vectors, candidates, [30, 30])
+    categories = np.zeros(50, np.int32)
+    apart = _topk.top_k_candidates(*args, seen, categories, None, 10, excluded)
+    together = _topk.top_k_candidates(*args, union, categories, None, 10)
+    listed = _topk.top_k_candidates(
+        *args, [g.tolist() for g in seen], categories, None, 10, [g.tolist() for g in excluded]
+    )
+    for result in (together, listed):
+        np.testing.assert_array_equal(apart[0], result[0])
+        np.testing.assert_array_equal(apart[1], result[1])
+        assert apart[2] == result[2] == [10, 10]
+    assert not np.isin(apart[0][0], union[0]).any() and not np.isin(apart[0][1], union[1]).any()
 
 
 def test_large_k_orders_mixed_signs_and_ties_negative_zero_with_zero() -> None:

@@ -878,58 +878,59 @@ CLONES static int rescore(const uint16_t *table, ptrdiff_t items, int d, const f
 }
 
 /* rescore for each of `rows` users: user r's first counts[r] candidates (row r of a rows x
- * width array), its dropped ids dropped[offsets[r]:offsets[r + 1]] and category codes[r]; its
- * k best into row r of ids and scores (rows x k), how many into found[r]. One call for a
- * batch: per user, the call and its arrays cost about as much as the rescoring. */
+ * width array), the ids of its groups dropped[r] and also_dropped[r] (None: no second
+ * groups; int32 or int64 arrays, joined in _groups.c) and category codes[r] (None: any
+ * category); its k best into row r of ids and scores (rows x k), how many into found[r]. One
+ * call for a batch: per user, the call and its arrays cost about as much as the rescoring. */
 PyObject *py_rescore(PyObject *self, PyObject *args) {
-    PyObject *table_obj, *vectors_obj, *candidates_obj, *counts_obj, *dropped_obj, *offsets_obj,
+    PyObject *table_obj, *vectors_obj, *candidates_obj, *counts_obj, *dropped_obj, *also_obj,
         *categories_obj, *codes_obj, *ids_obj, *scores_obj, *found_obj;
     Py_ssize_t items, rows, width;
     int d, k;
     if (!PyArg_ParseTuple(args, "OniOnOnOOOOOiOOO", &table_obj, &items, &d, &vectors_obj, &rows,
-                          &candidates_obj, &width, &counts_obj, &dropped_obj, &offsets_obj,
+                          &candidates_obj, &width, &counts_obj, &dropped_obj, &also_obj,
                           &categories_obj, &codes_obj, &k, &ids_obj, &scores_obj, &found_obj))
         return NULL;
     if (items < 0 || d < 1 || k < 1 || rows < 0 || width < 0) {
         PyErr_SetString(PyExc_ValueError, "rescore: bad dimensions");
         return NULL;
     }
-    Buffer b[11] = {{.held = 0}};
+    Buffer b[8] = {{.held = 0}};
     PyObject *result = NULL;
     Entry *heap = NULL;
+    Joined banned = {0};
+    int32_t *codes = NULL;
+    if (join_groups(dropped_obj, also_obj == Py_None ? NULL : also_obj, rows, 0, 0, 0,
+                    "dropped", &banned) < 0 ||
+        codes_get(codes_obj, rows, &codes) < 0)
+        goto done;
     /* Sizes in float-sized units for get(): int64 arrays count double; the float16 table's
      * bytes and the categories (needed only where a code asks for one) are checked below. */
     if (get(table_obj, &b[0], 0, 0, "table") < 0 ||
         get(vectors_obj, &b[1], 0, rows * d, "vectors") < 0 ||
         get(candidates_obj, &b[2], 0, 2 * rows * width, "candidates") < 0 ||
         get(counts_obj, &b[3], 0, 2 * rows, "counts") < 0 ||
-        get(dropped_obj, &b[4], 0, 0, "dropped") < 0 ||
-        get(offsets_obj, &b[5], 0, 2 * (rows + 1), "offsets") < 0 ||
-        get(categories_obj, &b[6], 0, 0, "categories") < 0 ||
-        get(codes_obj, &b[7], 0, rows, "codes") < 0 ||
-        get(ids_obj, &b[8], 1, 2 * rows * k, "ids") < 0 ||
-        get(scores_obj, &b[9], 1, rows * k, "scores") < 0 ||
-        get(found_obj, &b[10], 1, 2 * rows, "found") < 0)
+        get(categories_obj, &b[4], 0, 0, "categories") < 0 ||
+        get(ids_obj, &b[5], 1, 2 * rows * k, "ids") < 0 ||
+        get(scores_obj, &b[6], 1, rows * k, "scores") < 0 ||
+        get(found_obj, &b[7], 1, 2 * rows, "found") < 0)
         goto done;
     if (b[0].view.len < items * d * (Py_ssize_t)sizeof(uint16_t)) {
         PyErr_Format(PyExc_ValueError, "table holds %zd bytes, needs %zd", b[0].view.len,
                      items * d * (Py_ssize_t)sizeof(uint16_t));
         goto done;
     }
-    const int64_t *counts = b[3].view.buf, *offsets = b[5].view.buf;
-    const int32_t *codes = b[7].view.buf;
-    Py_ssize_t dropped = b[4].view.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *counts = b[3].view.buf, *offsets = banned.offsets;
     int any_category = 0;
     for (Py_ssize_t r = 0; r < rows; r++) {
-        if (counts[r] < 0 || counts[r] > width || offsets[r] < 0 ||
-            offsets[r] > offsets[r + 1] || offsets[r + 1] > dropped) {
-            PyErr_SetString(PyExc_ValueError, "rescore: bad counts or dropped offsets");
+        if (counts[r] < 0 || counts[r] > width) {
+            PyErr_SetString(PyExc_ValueError, "rescore: bad candidate counts");
             goto done;
         }
         any_category |= codes[r] != -1;
     }
-    if (any_category && b[6].view.len < items * (Py_ssize_t)sizeof(int32_t)) {
-        PyErr_Format(PyExc_ValueError, "categories holds %zd bytes, needs %zd", b[6].view.len,
+    if (any_category && b[4].view.len < items * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_Format(PyExc_ValueError, "categories holds %zd bytes, needs %zd", b[4].view.len,
                      items * (Py_ssize_t)sizeof(int32_t));
         goto done;
     }
@@ -939,18 +940,20 @@ PyObject *py_rescore(PyObject *self, PyObject *args) {
         goto done;
     }
     const float *vectors = b[1].view.buf;
-    const int64_t *candidates = b[2].view.buf, *dropped_ids = b[4].view.buf;
-    int64_t *ids = b[8].view.buf, *found = b[10].view.buf;
-    float *scores = b[9].view.buf;
+    const int64_t *candidates = b[2].view.buf;
+    int64_t *ids = b[5].view.buf, *found = b[7].view.buf;
+    float *scores = b[6].view.buf;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t r = 0; r < rows; r++)
         found[r] = rescore(b[0].view.buf, items, d, vectors + r * d, candidates + r * width,
-                           counts[r], dropped_ids + offsets[r], offsets[r + 1] - offsets[r],
-                           b[6].view.buf, codes[r], k, ids + r * k, scores + r * k, heap);
+                           counts[r], banned.values + offsets[r], offsets[r + 1] - offsets[r],
+                           b[4].view.buf, codes[r], k, ids + r * k, scores + r * k, heap);
     Py_END_ALLOW_THREADS;
     result = Py_NewRef(Py_None);
 done:
     free(heap);
-    release(b, 11);
+    free(codes);
+    joined_free(&banned);
+    release(b, 8);
     return result;
 }

@@ -346,15 +346,19 @@ class Engine:
         sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
         """
         ks = [queries[row].k for row in rows]
+        codes = None
+        if any(queries[row].category is not None for row in rows):
+            codes = [self._code(queries[row].category) for row in rows]
         ids, scores, kept = top_k_candidates(
             self._table,
             vectors,
             found,
             wanted,
-            [self._dropped(known[row], banned[row]) for row in rows],
+            [known[row] for row in rows],
             self._item_category,
-            [self._code(queries[row].category) for row in rows],
+            codes,
             max(ks),
+            [banned[row] for row in rows],
         )
         enough = [i for i, (count, k) in enumerate(zip(kept, ks, strict=True)) if count >= k]
         if not enough:

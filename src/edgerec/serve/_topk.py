@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgerec.infer import HybridScorer
-from edgerec.infer._kernels import integer_groups, joined, native
+from edgerec.infer._kernels import integer_groups, native
 
 GROUPS = 256
 # A row's category code when it asks for no category.
@@ -165,15 +165,17 @@ def top_k_candidates(
     counts: Sequence[int],
     dropped: Sequence[np.ndarray],
     categories: np.ndarray,
-    codes: Sequence[int],
+    codes: Sequence[int] | None,
     k: int,
+    also_dropped: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """For each row r of ``vectors``: the ``k`` best of its first ``counts[r]`` ``candidates``
     (row r of a 2-D array) by their ``table`` rows' product with the vector, best first (ties
     to the earlier candidate), and their scores; without ids outside the table, the
-    ``dropped[r]`` ones and (unless ``codes[r]`` is `ANY_CATEGORY`) other categories. Also how
-    many each row found: fewer than ``k`` when the filters leave fewer. Needs the compiled
-    kernels, a C-contiguous float16 ``table`` and int32 ``categories``."""
+    ``dropped[r]`` and ``also_dropped[r]`` ones and (where ``codes[r]`` is not `ANY_CATEGORY`;
+    None: no row's is) other categories. Also how many each row found: fewer than ``k`` when
+    the filters leave fewer. Needs the compiled kernels, a C-contiguous float16 ``table`` and
+    int32 ``categories``."""
     assert native is not None and table.dtype == np.float16 and table.flags.c_contiguous
     assert categories.dtype == np.int32
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -182,10 +184,12 @@ def top_k_candidates(
     ids = np.empty((rows, k), dtype=np.int64)
     scores = np.empty((rows, k), dtype=np.float32)
     found = np.empty(rows, dtype=np.int64)
-    banned, offsets = joined(dropped)
-    native.rescore(
-        table, len(table), table.shape[1], vectors, rows, candidates, width,
-        np.asarray(counts, dtype=np.int64), banned, offsets, categories,
-        np.asarray(codes, dtype=np.int32), k, ids, scores, found,
-    )  # fmt: skip
+    arguments = (table, len(table), table.shape[1], vectors, rows, candidates, width)
+    outputs = (categories, codes, k, ids, scores, found)
+    counts_array = np.asarray(counts, dtype=np.int64)
+    try:
+        native.rescore(*arguments, counts_array, dropped, also_dropped, *outputs)
+    except TypeError:  # not int32 or int64 arrays: lists, say
+        more = None if also_dropped is None else integer_groups(also_dropped)
+        native.rescore(*arguments, counts_array, integer_groups(dropped), more, *outputs)
     return ids, scores, found.tolist()
