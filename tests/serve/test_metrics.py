@@ -126,6 +126,7 @@ def test_published_values_are_what_another_worker_reads(tmp_path: Path) -> None:
     [
         ("summary", {}),
         ("gauge", {"mode": "min"}),
+        ("counter", {"mode": "max"}),
         ("histogram", {}),
         ("histogram", {"buckets": [1, float("inf")]}),
     ],

@@ -4,7 +4,7 @@ Each worker updates its own values in memory (an attribute add: no lock, no sysc
 `publish` writes all of them to ``<directory>/<pid>.json``, once a second; a scrape of any
 worker merges every worker's file into Prometheus' text format (version 0.0.4). Written here
 rather than with prometheus_client, whose import (with http.server, urllib and email behind
-it) was ~35 ms of each worker's start-up, and whose multiprocess updates each made a getpid()
+it) was ~32 ms of every start-up, and whose multiprocess updates each made a getpid()
 syscall and took a lock (~8% of a recommendation's CPU time, py-spy).
 
 Counters and histograms sum over every file, a dead worker's too, so totals never go back when
@@ -81,6 +81,8 @@ class Family:
     ) -> None:
         if kind not in ("counter", "gauge", "histogram") or mode not in ("sum", "max", "each"):
             raise ValueError(f"{name}: unknown kind {kind!r} or mode {mode!r}")
+        if mode != "sum" and kind != "gauge":
+            raise ValueError(f"{name}: a {kind} always sums over workers (mode {mode!r})")
         self.kind, self.name, self.documentation, self.mode = kind, name, documentation, mode
         self.labelnames = tuple(labelnames)
         self.bounds = tuple(sorted(float(bound) for bound in buckets))
