@@ -91,6 +91,15 @@ def test_a_scrape_sums_the_workers_and_reads_gauges_of_live_ones(tmp_path: Path)
         (tmp_path / f"{pid}.json").write_bytes(orjson.dumps(other))
     (tmp_path / "notes.json").write_text("not a worker's file")
     (tmp_path / "123.json").write_text("{truncated")
+    # Another version's file, say (from a live process: pid 1): entries of the wrong shape
+    # are left out, not a failure.
+    odd = {
+        "hits_total": [[["/a", "extra"], 1.0], [["/a"], [1.0]], ["flat"], [["/a"], "1"]],
+        "latency_seconds": [[["/a"], [1, 2]], [["/a"], 5.0]],
+        "inflight": {"not": "a list"},
+        "memory_bytes": [[["9"], 1.0], [[], None]],
+    }
+    (tmp_path / "1.json").write_bytes(orjson.dumps(odd))
     samples = parsed(exposition(metrics, tmp_path))
     # Counters and histograms: every worker, the dead one too (totals never go back).
     assert samples[("hits_total", frozenset({("route", "/a")}))] == 5 + 1 + 10

@@ -162,6 +162,25 @@ def gather(families: Iterable[Family], directory: Path | None) -> list[tuple[int
     return found
 
 
+def _entries(family: Family, values: Snapshot) -> Iterator[tuple[list[str], Any]]:
+    """A worker's well-formed (labels, state) entries of ``family``: a file that is not what
+    this code writes (another version's, say) must not fail the scrape."""
+    entries = values.get(family.name)
+    width = len(family.bounds) + 2 if family.kind == "histogram" else 0
+    for entry in entries if isinstance(entries, list) else []:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)):
+            continue
+        labels, state = entry
+        if len(labels) != len(family.labelnames) or not all(isinstance(x, str) for x in labels):
+            continue
+        numbers = state if isinstance(state, list) else [state]
+        if len(numbers) != max(width, 1) or not all(isinstance(x, int | float) for x in numbers):
+            continue
+        if width == 0 and isinstance(state, list):
+            continue
+        yield labels, state
+
+
 def _merged(
     family: Family, workers: list[tuple[int, bool, Snapshot]]
 ) -> dict[tuple[str, ...], Any]:
@@ -169,7 +188,7 @@ def _merged(
     for pid, alive, values in workers:
         if family.kind == "gauge" and not alive:
             continue
-        for labels, state in values.get(family.name, []):
+        for labels, state in _entries(family, values):
             key = tuple(labels) + ((str(pid),) if family.mode == "each" else ())
             if key not in merged:
                 merged[key] = list(state) if isinstance(state, list) else state
