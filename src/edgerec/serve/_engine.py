@@ -254,15 +254,12 @@ class Engine:
         owners = [rows[position] for position in plain]
         ks = [queries[row].k for row in owners]
         seen = [known[row] for row in owners]
-        codes = None
-        if any(queries[row].category is not None for row in owners):
-            codes = [self._code(queries[row].category) for row in owners]
         columns, best, kept = top_k_filtered(
             chosen,
             max(ks),
             seen,
             self._item_category,
-            codes,
+            self._codes(queries, owners),
             None if hybrid is None else (hybrid, seen),
             [banned[row] for row in owners],
         )
@@ -281,6 +278,13 @@ class Engine:
         if category is None:
             return ANY_CATEGORY
         return self._category_code.get(category, _UNKNOWN_CATEGORY)
+
+    def _codes(self, queries: Sequence[Query], rows: Sequence[int]) -> list[int] | None:
+        """The rows' category codes as the compiled selections take them: None when no row
+        asks for a category (the common case: no per-row list to build)."""
+        if all(queries[row].category is None for row in rows):
+            return None
+        return [self._code(queries[row].category) for row in rows]
 
     def _ranked_rows(
         self,
@@ -346,9 +350,6 @@ class Engine:
         sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
         """
         ks = [queries[row].k for row in rows]
-        codes = None
-        if any(queries[row].category is not None for row in rows):
-            codes = [self._code(queries[row].category) for row in rows]
         ids, scores, kept = top_k_candidates(
             self._table,
             vectors,
@@ -356,7 +357,7 @@ class Engine:
             wanted,
             [known[row] for row in rows],
             self._item_category,
-            codes,
+            self._codes(queries, rows),
             max(ks),
             [banned[row] for row in rows],
         )

@@ -166,19 +166,23 @@ def _entries(family: Family, values: Snapshot) -> Iterator[tuple[list[str], Any]
     """A worker's well-formed (labels, state) entries of ``family``: a file that is not what
     this code writes (another version's, say) must not fail the scrape."""
     entries = values.get(family.name)
-    width = len(family.bounds) + 2 if family.kind == "histogram" else 0
     for entry in entries if isinstance(entries, list) else []:
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)):
             continue
         labels, state = entry
         if len(labels) != len(family.labelnames) or not all(isinstance(x, str) for x in labels):
             continue
-        numbers = state if isinstance(state, list) else [state]
-        if len(numbers) != max(width, 1) or not all(isinstance(x, int | float) for x in numbers):
-            continue
-        if width == 0 and isinstance(state, list):
-            continue
-        yield labels, state
+        if family.kind == "histogram":
+            # Per-bucket counts with +Inf's, then the sum.
+            well_formed = (
+                isinstance(state, list)
+                and len(state) == len(family.bounds) + 2
+                and all(isinstance(x, int | float) for x in state)
+            )
+        else:
+            well_formed = isinstance(state, int | float)
+        if well_formed:
+            yield labels, state
 
 
 def _merged(
