@@ -9,7 +9,7 @@ and a last table gives each step's exit status and minutes. Steps of an artifact
 left out; the FastAPI + PyTorch reference runs where torch is installed (the ``train`` extra).
 The open-loop rates of `latency.py` and `threads.py` are about 25 / 50 / 80% of the first Beauty
 `serving.py` maximum unless ``--rates`` gives them. Runs in-process steps on core 0 with
-``taskset`` where it exists. About 15 minutes on a 2-core machine with all three artifacts.
+``taskset`` where it exists. About 14 minutes on a 2-core machine with all three artifacts.
 Asserts nothing; a failed step is reported and the suite goes on.
 """
 
@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--rates", type=int, nargs=3, help="open-loop RPS (default: derived)")
     parser.add_argument("--out", type=Path, default=Path("artifacts/suite"))
     args = parser.parse_args()
+    for given in (args.beauty, args.large, args.medium):
+        if given is not None and not (given / "manifest.json").is_file():
+            parser.error(f"{given} is not an artifact directory (no manifest.json)")
     args.out.mkdir(parents=True, exist_ok=True)
     python = [sys.executable]
     outputs: dict[str, str] = {}
