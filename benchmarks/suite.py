@@ -57,7 +57,6 @@ def main() -> None:
         if given is not None and not (given / "manifest.json").is_file():
             parser.error(f"{given} is not an artifact directory (no manifest.json)")
     args.out.mkdir(parents=True, exist_ok=True)
-    python = [sys.executable]
     outputs: dict[str, str] = {}
     results: list[tuple[str, int, float]] = []
 
@@ -72,7 +71,7 @@ def main() -> None:
         results.append((name, done.returncode, (time.monotonic() - began) / 60))
 
     def bench(script: str, *rest: str | Path) -> list[str]:
-        return [*python, str(HERE / script), *map(str, rest)]
+        return [sys.executable, str(HERE / script), *map(str, rest)]
 
     beauty = ("--artifact", args.beauty)
     run("stages", on_core_zero(bench("stages.py", *beauty)))
