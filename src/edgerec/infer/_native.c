@@ -17,8 +17,12 @@
 
 /* Whether a tile of 4 rows x 4 vectors of columns fits the vector registers: AVX-512 has 32.
  * AVX2 (and the rest) has 16, where those 16 accumulators would be spilled to the stack on
- * every multiply-add: there 4 rows take 2 vectors at a time. A lone row keeps 4 (4 sums in
- * flight, where 2 would wait on the multiply-add latency). */
+ * every multiply-add: there rows go 6 at a time, then 4, each taking 2 vectors (12 or 8
+ * sums, the column's 2 vectors and a broadcast), then 2 taking 4 vectors. A lone row keeps 4
+ * (4 sums in flight, where 2 would wait on the multiply-add latency). On a Zen 4 core (AVX2
+ * only, 2026-11-29, benchmarks/stages.py, five alternating runs each way) the encoder of one
+ * ten-item history went from 26.7-27.6 to 23.4-23.6 us (its 10 rows as 6 + 4, not 4 + 4 +
+ * 1 + 1), of 64 from 20.6-21.0 to 19.7-20.1 us per user. */
 static int wide_tiles(void) {
 #if defined(WIDE_BUILD)
     return 1;
@@ -43,7 +47,7 @@ static void *line_alloc(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 
 INLINE void tile(int R, int Q, const float *x, ptrdiff_t x_stride, int K, const float *w,
                  ptrdiff_t w_stride, const float *bias, const float *add, ptrdiff_t add_stride,
                  float *out, ptrdiff_t out_stride) {
-    vf acc[4][4];
+    vf acc[6][4];
     for (int q = 0; q < Q; q++) {
         vf b = bias ? load(bias + q * LANES) : splat(0.0f);
         for (int r = 0; r < R; r++) acc[r][q] = b;
@@ -67,7 +71,7 @@ INLINE void tile(int R, int Q, const float *x, ptrdiff_t x_stride, int K, const 
 INLINE void columns(int R, const float *x, ptrdiff_t x_stride, int K, const float *w,
                     ptrdiff_t w_stride, int j, int width, const float *bias, const float *add,
                     ptrdiff_t add_stride, float *out, ptrdiff_t out_stride, int wide) {
-    if (width == 4 * LANES && R == 4 && !wide)
+    if (width == 4 * LANES && R >= 4 && !wide)
         for (int half = j; half < j + width; half += 2 * LANES)
             tile(R, 2, x, x_stride, K, w + half, w_stride, bias ? bias + half : NULL,
                  add ? add + half : NULL, add_stride, out + half, out_stride);
@@ -97,14 +101,15 @@ CLONES static void linear(const float *x, ptrdiff_t x_stride, int rows, int K, c
     for (int j = 0; j < N;) {
         int width = N - j >= 4 * LANES ? 4 * LANES : (N - j >= LANES ? LANES : N - j);
         int r = 0;
-        for (; r + 4 <= rows; r += 4)
-            columns(4, x + r * x_stride, x_stride, K, w, w_stride, j, width, bias,
-                    add ? add + r * add_stride : NULL, add_stride, out + r * out_stride,
-                    out_stride, wide);
-        for (; r < rows; r++)
-            columns(1, x + r * x_stride, x_stride, K, w, w_stride, j, width, bias,
-                    add ? add + r * add_stride : NULL, add_stride, out + r * out_stride,
-                    out_stride, wide);
+#define ROW_TILES(R)                                                                           \
+    for (; r + (R) <= rows; r += (R))                                                          \
+    columns((R), x + r * x_stride, x_stride, K, w, w_stride, j, width, bias,                   \
+            add ? add + r * add_stride : NULL, add_stride, out + r * out_stride, out_stride, wide)
+        if (!wide) ROW_TILES(6);
+        ROW_TILES(4);
+        if (!wide) ROW_TILES(2);
+        ROW_TILES(1);
+#undef ROW_TILES
         j += width;
     }
 }
