@@ -63,7 +63,8 @@ def main() -> None:
         "search"
     )
     print(f"{'probes':>7} {'recall@100':>11} {'P50 ms':>8} {'P99 ms':>8} {'exact P50 ms':>13}")
-    for probes in args.probes:
+    engine = ItemIndex(arrays).probes  # what serving scans at this size
+    for probes in sorted({*args.probes, engine}):
         index = ItemIndex(arrays, probes=probes)
         times, recalls = [], []
         for row, query in enumerate(queries):
@@ -83,6 +84,7 @@ def main() -> None:
         print(
             f"{probes:>7} {np.mean(recalls):>11.3f} {np.percentile(ms, 50):>8.3f} "
             f"{np.percentile(ms, 99):>8.3f} {np.median(exact_times) * 1e3:>13.2f}"
+            + ("  (the engine's)" if probes == engine else "")
         )
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgerec.infer._ann import ItemIndex, build_item_index, list_count
+from edgerec.infer._ann import (
+    DEFAULT_PROBES,
+    SCANNED_ITEMS,
+    ItemIndex,
+    build_item_index,
+    default_probes,
+    list_count,
+)
 
 
 def clustered(items: int, dim: int, seed: int) -> np.ndarray:
@@ -28,6 +35,28 @@ def test_probed_search_finds_most_of_the_exact_top_100() -> None:
         recalls.append(len(set(row.tolist()) & set(exact.tolist())) / 100)
     # 16 of 283 lists (~6% of the items) scanned.
     assert np.mean(recalls) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("items", "probes"),
+    [(1_000_000, 12), (10_000_000, 12), (200_000, 27), (100_000, 38), (1_000, 63), (1, 1)],
+)
+def test_default_probes_scan_about_as_many_items_whatever_the_catalog(
+    items: int, probes: int
+) -> None:
+    lists = list_count(items)
+    assert default_probes(items, lists) == probes
+    # Never fewer than DEFAULT_PROBES, and enough lists for SCANNED_ITEMS unless all are read.
+    assert probes >= min(DEFAULT_PROBES, lists)
+    assert probes == lists or probes * items / lists >= SCANNED_ITEMS
+
+
+def test_an_index_probes_by_default_what_its_size_asks() -> None:
+    arrays = build_item_index(clustered(20_000, 16, seed=4))
+    lists = len(arrays["ann_centroids"])
+    assert ItemIndex(arrays).probes == default_probes(20_000, lists) == 85
+    assert ItemIndex(arrays, probes=5).probes == 5
+    assert ItemIndex(arrays, probes=10_000).probes == lists
 
 
 def test_every_list_probed_gives_the_exact_order() -> None:

@@ -27,13 +27,26 @@ from edgerec.infer._kernels import native
 # Catalogs smaller than this are scored exactly: one matrix-vector product is fast enough.
 ANN_MIN_ITEMS = 200_000
 ANN_ARRAYS = ("ann_centroids", "ann_offsets", "ann_items", "ann_vectors", "ann_scales")
-# Lists scanned per query. At 1M generated items, 2,000 lists and 200 rescored candidates,
-# recall@100 was 0.946 / 0.962 / 0.971 / 0.982 with 8 / 10 / 12 / 16 probes, at 0.097 / 0.104 /
-# 0.112 / 0.129 ms per query (benchmarks/ann.py, 2026-11-27).
+# Lists scanned per query, at least. At 1M generated items, 2,000 lists and 200 rescored
+# candidates, recall@100 was 0.946 / 0.962 / 0.971 / 0.982 with 8 / 10 / 12 / 16 probes, at
+# 0.097 / 0.104 / 0.112 / 0.129 ms per query (benchmarks/ann.py, 2026-11-27).
 DEFAULT_PROBES = 12
+# Items a query scans, at least: 12 probes of 1M items' 500-item lists. Smaller catalogs have
+# shorter lists (~sqrt(N) / 2 items), and 12 of them fell short: at 100k items (632 lists)
+# recall@100 was 0.941 with 12 probes, 0.971 with 16 and 0.997 with 32 (0.070 / 0.075 / 0.090
+# ms per query; benchmarks/ann.py --items 100000, AMD EPYC, 2026-11-29).
+SCANNED_ITEMS = 6_000
 _KMEANS_ROUNDS = 12
 _SAMPLE_PER_LIST = 64
 _ASSIGN_CELLS = 1 << 25  # points x centroids scored per chunk: 128 MB of float32
+
+
+def default_probes(items: int, lists: int) -> int:
+    """Probes for an index of ``items`` in ``lists`` lists: `DEFAULT_PROBES`, or more, so that
+    a query scans about `SCANNED_ITEMS` items; never more than there are lists."""
+    per_list = items / max(lists, 1)
+    wanted = max(DEFAULT_PROBES, math.ceil(SCANNED_ITEMS / per_list) if per_list else 1)
+    return max(1, min(wanted, lists))
 
 
 def list_count(items: int) -> int:
@@ -110,7 +123,8 @@ def quantize_queries(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class ItemIndex:
     """The IVF index over memory-mapped arrays; ``top`` returns candidate item indices."""
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], probes: int = DEFAULT_PROBES) -> None:
+    def __init__(self, arrays: Mapping[str, np.ndarray], probes: int | None = None) -> None:
+        """``probes``: lists scanned per query; by default `default_probes` of the index."""
         # Plain ndarray views of the memory maps: np.memmap slicing costs microseconds per
         # call, and a query slices every probed list.
         self._centroids = np.asarray(arrays["ann_centroids"], dtype=np.float32)
@@ -123,7 +137,9 @@ class ItemIndex:
             raise ValueError("ANN offsets do not match its lists and items")
         if len(self._vectors) != len(self._items) or len(self._scales) != len(self._items):
             raise ValueError("ANN vectors, scales and items differ in length")
-        self.probes = min(probes, lists)
+        if probes is None:
+            probes = default_probes(len(self._items), lists)
+        self.probes = max(1, min(probes, lists))
         # The centroids packed once for the compiled product: OpenBLAS packed all of them
         # (512 KB at 1M items) on every call, where a batch's queries are a few rows. Scoring
         # 2,000 centroids, median us per batch of 1 / 4 / 16 / 64 queries: 9.6 / 121.5 / 151.6
