@@ -2,6 +2,7 @@
 
     python benchmarks/size.py --items 1000000 --dim 64
     python benchmarks/size.py --items 1000000 --keep artifacts/generated-1m   # servable copy
+    python benchmarks/size.py --items 100000 --ann-min-items 100000 --keep DIR  # with an index
 
 Writes a sasrec-type artifact with (a) float16 + int8 embeddings and (b) int8 only, and prints
 each file's size, the total, and the verified load time. ``--keep DIR`` also writes a servable
@@ -59,6 +60,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument(
+        "--ann-min-items",
+        type=int,
+        default=ANN_MIN_ITEMS,
+        help="the kept artifact gets an IVF index from this many items on, as in edgerec train",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="also write a servable artifact")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -103,7 +110,7 @@ def main() -> None:
         # unstructured noise says nothing about real catalogs.
         table = clustered_table(args.items, args.dim, rng)
         kept_i8, kept_scales = quantize_int8(table)
-        ann = build_item_index(table) if args.items >= ANN_MIN_ITEMS else {}
+        ann = build_item_index(table) if args.items >= args.ann_min_items else {}
         write_artifact(
             args.keep,
             model_type="sasrec",

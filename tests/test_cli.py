@@ -86,3 +86,24 @@ def test_tampered_artifact_exits_1(tmp_path: Path, log_csv: Path) -> None:
 def test_usage_error_exits_2() -> None:
     result = CliRunner().invoke(main, ["train", "x.csv", "--model", "nope", "--out", "y"])
     assert result.exit_code == 2
+
+
+def test_train_exports_an_ann_index_from_the_size_asked(tmp_path: Path, log_csv: Path) -> None:
+    pytest.importorskip("torch")
+    out = tmp_path / "artifact"
+    tiny = ["--epochs", "1", "--embedding-size", "16", "--num-layers", "1", "--num-heads", "1"]
+    quick = [*tiny, "--max-len", "8", "--threads", "1", "--no-test", "--quiet"]
+    command = ["train", str(log_csv), "--model", "sasrec", "--out", str(out)]
+    result = CliRunner().invoke(main, [*command, "--ann-min-items", "1", *quick])
+    assert result.exit_code == 0, result.output
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    assert "ann_vectors.npy" in files
+
+
+def test_ann_min_items_must_be_positive_and_its_help_names_the_default() -> None:
+    from edgerec.infer._ann import ANN_MIN_ITEMS
+
+    refused = CliRunner().invoke(main, ["train", "x.csv", "--out", "y", "--ann-min-items", "0"])
+    assert refused.exit_code == 2 and "--ann-min-items" in refused.output
+    shown = CliRunner().invoke(main, ["train", "--help"], terminal_width=200)
+    assert f"default {ANN_MIN_ITEMS:,}" in " ".join(shown.output.split())

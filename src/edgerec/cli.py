@@ -83,6 +83,13 @@ _SEED = click.option(
 @click.option("--learning-rate", default=1e-3, show_default=True)
 @click.option("--batch-size", default=128, show_default=True)
 @click.option("--threads", default=0, help="Torch threads (0 = torch default).")
+@click.option(
+    "--ann-min-items",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Export an ANN index for catalogs of at least this many items (default 200,000); "
+    "smaller ones are scored exactly.",
+)
 @click.option("--no-test", is_flag=True, help="Do not score the test split at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(
@@ -102,6 +109,7 @@ def train(
     learning_rate: float,
     batch_size: int,
     threads: int,
+    ann_min_items: int | None,
     no_test: bool,
     quiet: bool,
 ) -> None:
@@ -111,6 +119,7 @@ def train(
     end and recorded in the manifest.
     """
     from edgerec.data import build_sequences, read_interactions
+    from edgerec.infer._ann import ANN_MIN_ITEMS
     from edgerec.train import SASRecConfig, train_model
 
     sasrec = SASRecConfig(
@@ -132,7 +141,13 @@ def train(
         _require_torch()
     sequences = build_sequences(read_interactions(data, fmt), seed=seed)
     outcome = train_model(
-        sequences, model, out, sasrec=sasrec, score_test=not no_test, progress=not quiet
+        sequences,
+        model,
+        out,
+        sasrec=sasrec,
+        score_test=not no_test,
+        progress=not quiet,
+        ann_min_items=ANN_MIN_ITEMS if ann_min_items is None else ann_min_items,
     )
     click.echo(f"wrote {out}")
     click.echo(json.dumps(outcome.manifest["metrics"], indent=2))
