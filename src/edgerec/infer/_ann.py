@@ -44,9 +44,8 @@ _ASSIGN_CELLS = 1 << 25  # points x centroids scored per chunk: 128 MB of float3
 def default_probes(items: int, lists: int) -> int:
     """Probes for an index of ``items`` in ``lists`` lists: `DEFAULT_PROBES`, or more, so that
     a query scans about `SCANNED_ITEMS` items; never more than there are lists."""
-    per_list = items / max(lists, 1)
-    wanted = max(DEFAULT_PROBES, math.ceil(SCANNED_ITEMS / per_list) if per_list else 1)
-    return max(1, min(wanted, lists))
+    per_list = max(items, 1) / max(lists, 1)
+    return max(1, min(max(DEFAULT_PROBES, math.ceil(SCANNED_ITEMS / per_list)), lists))
 
 
 def list_count(items: int) -> int:
