@@ -2,7 +2,7 @@
 
     python benchmarks/size.py --items 1000000 --dim 64
     python benchmarks/size.py --items 1000000 --keep artifacts/generated-1m   # servable copy
-    python benchmarks/size.py --items 100000 --ann-min-items 100000 --keep DIR  # with an index
+    python benchmarks/size.py --items 100000 --ann-min-items 200000 --keep DIR  # no index
 
 Writes a sasrec-type artifact with (a) float16 + int8 embeddings and (b) int8 only, and prints
 each file's size, the total, and the verified load time. ``--keep DIR`` also writes a servable
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgerec.artifact import load_artifact, quantize_int8, write_artifact
-from edgerec.infer._ann import ANN_MIN_ITEMS, build_item_index
+from edgerec.infer._ann import SASREC_ANN_MIN_ITEMS, build_item_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ann import clustered_table
@@ -63,8 +63,9 @@ def main() -> None:
     parser.add_argument(
         "--ann-min-items",
         type=int,
-        default=ANN_MIN_ITEMS,
-        help="the kept artifact gets an IVF index from this many items on, as in edgerec train",
+        default=SASREC_ANN_MIN_ITEMS,
+        help="the kept artifact gets an IVF index from this many items on, as edgerec train "
+        "gives a sasrec model",
     )
     parser.add_argument("--keep", type=Path, default=None, help="also write a servable artifact")
     args = parser.parse_args()

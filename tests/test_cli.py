@@ -100,10 +100,13 @@ def test_train_exports_an_ann_index_from_the_size_asked(tmp_path: Path, log_csv:
     assert "ann_vectors.npy" in files
 
 
-def test_ann_min_items_must_be_positive_and_its_help_names_the_default() -> None:
-    from edgerec.infer._ann import ANN_MIN_ITEMS
+def test_ann_min_items_must_be_positive_and_its_help_names_the_defaults() -> None:
+    from edgerec.infer._ann import HYBRID_ANN_MIN_ITEMS, SASREC_ANN_MIN_ITEMS
 
     refused = CliRunner().invoke(main, ["train", "x.csv", "--out", "y", "--ann-min-items", "0"])
     assert refused.exit_code == 2 and "--ann-min-items" in refused.output
-    shown = CliRunner().invoke(main, ["train", "--help"], terminal_width=200)
-    assert f"default {ANN_MIN_ITEMS:,}" in " ".join(shown.output.split())
+    shown = " ".join(
+        CliRunner().invoke(main, ["train", "--help"], terminal_width=200).output.split()
+    )
+    defaults = f"default {SASREC_ANN_MIN_ITEMS:,} for sasrec, {HYBRID_ANN_MIN_ITEMS:,} for hybrid"
+    assert defaults in shown

@@ -10,6 +10,7 @@ import pytest
 
 from edgerec.artifact import load_artifact, read_manifest
 from edgerec.data import SequenceData
+from edgerec.infer import _ann
 from edgerec.infer._ann import ANN_ARRAYS, ItemIndex
 from edgerec.serve import _engine
 from edgerec.serve._engine import Engine, Query
@@ -36,6 +37,22 @@ def test_ann_index_matches_exact_top_k(tmp_path: Path, planted: SequenceData) ->
         b = [r.item_id for r in exact.recommend(history, 10)]
         same.append(a == b)
     assert np.mean(same) == 1.0
+
+
+@pytest.mark.parametrize(("model", "indexed"), [("sasrec", True), ("hybrid", False)])
+def test_by_default_a_catalog_gets_an_index_from_its_model_types_size(
+    tmp_path: Path,
+    planted: SequenceData,
+    monkeypatch: pytest.MonkeyPatch,
+    model: str,
+    indexed: bool,
+) -> None:
+    # The catalog is as large as a sasrec model's default asks, one item short of a hybrid's.
+    monkeypatch.setattr(_ann, "SASREC_ANN_MIN_ITEMS", planted.num_items)
+    monkeypatch.setattr(_ann, "HYBRID_ANN_MIN_ITEMS", planted.num_items + 1)
+    out = tmp_path / model
+    train_model(planted, model, out, sasrec=TINY, progress=False)
+    assert ("ann_vectors.npy" in read_manifest(out)["files"]) is indexed
 
 
 def test_similar_items_through_the_index_match_the_exact_pass(

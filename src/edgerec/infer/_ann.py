@@ -24,8 +24,16 @@ import numpy as np
 from edgerec.infer._half import packed_panels
 from edgerec.infer._kernels import native
 
-# Catalogs smaller than this are scored exactly: one matrix-vector product is fast enough.
-ANN_MIN_ITEMS = 200_000
+# The smallest catalogs that get an index unless `edgerec train` is told otherwise; smaller
+# ones are scored exactly. A sequential model's: generated sasrec artifacts, in process, took
+# 70-73 us per answer scored exactly against 85-87 with an index at 25k items, 106-118 against
+# 84-92 at 50k and 187-198 against 80-84 at 100k (benchmarks/app.py, 16-64 requests together,
+# AMD EPYC, 2026-11-29), and the probes scan enough of a 50k catalog for recall@100 of 1.000
+# (benchmarks/ann.py --items 50000).
+SASREC_ANN_MIN_ITEMS = 50_000
+# A hybrid's: its transitions score every item, and the engine ranks an index's candidates by
+# the sequential model alone, so only catalogs where exact scoring gets slow take that loss.
+HYBRID_ANN_MIN_ITEMS = 200_000
 ANN_ARRAYS = ("ann_centroids", "ann_offsets", "ann_items", "ann_vectors", "ann_scales")
 # Lists scanned per query, at least. At 1M generated items, 2,000 lists and 200 rescored
 # candidates, recall@100 was 0.946 / 0.962 / 0.971 / 0.982 with 8 / 10 / 12 / 16 probes, at
@@ -39,6 +47,11 @@ SCANNED_ITEMS = 6_000
 _KMEANS_ROUNDS = 12
 _SAMPLE_PER_LIST = 64
 _ASSIGN_CELLS = 1 << 25  # points x centroids scored per chunk: 128 MB of float32
+
+
+def default_ann_min_items(model_type: str) -> int:
+    """The smallest catalog that gets an index by default, for a model of ``model_type``."""
+    return HYBRID_ANN_MIN_ITEMS if model_type == "hybrid" else SASREC_ANN_MIN_ITEMS
 
 
 def default_probes(items: int, lists: int) -> int:

@@ -347,7 +347,7 @@ class Engine:
         one loop. A row whose filters leave fewer than k stays None (exact scoring then).
 
         Hybrid models: the transition term needs every item's score, so ANN answers use the
-        sequential model alone (documented trade-off for catalogs past ANN_MIN_ITEMS).
+        sequential model alone (documented trade-off for catalogs past HYBRID_ANN_MIN_ITEMS).
         """
         ks = [queries[row].k for row in rows]
         ids, scores, kept = top_k_candidates(

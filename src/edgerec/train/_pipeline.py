@@ -24,7 +24,7 @@ from edgerec.infer import (
     fuse,
     softmax_rows,
 )
-from edgerec.infer._ann import ANN_MIN_ITEMS, build_item_index
+from edgerec.infer._ann import build_item_index, default_ann_min_items
 from edgerec.train._config import (
     HybridConfig,
     PopularityConfig,
@@ -61,7 +61,7 @@ def train_model(
     fusion_weights: Sequence[float] = (),
     score_test: bool = True,
     progress: bool = True,
-    ann_min_items: int = ANN_MIN_ITEMS,
+    ann_min_items: int | None = None,
 ) -> TrainOutcome:
     """Fit ``model`` on the training split, pick settings on validation, score test once.
 
@@ -71,7 +71,8 @@ def train_model(
         out: artifact directory to write (None: do not export).
         fusion_weights: hybrid candidates; defaults to ``HybridConfig().weights``.
         score_test: compute test metrics at the very end (never used for any choice).
-        ann_min_items: export an ANN index when the catalog has at least this many items.
+        ann_min_items: export an ANN index when the catalog has at least this many items
+            (None: `default_ann_min_items` of ``model``).
     """
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -145,6 +146,8 @@ def train_model(
     }
     manifest: dict[str, Any] = {"model_type": model, "config": config, **info}
     if out is not None:
+        if ann_min_items is None:
+            ann_min_items = default_ann_min_items(model)
         arrays, archives = _export_arrays(pop.counts, trans, sequential, ann_min_items)
         manifest = write_artifact(
             out,

@@ -1,0 +1,96 @@
+"""The ANN index of a trained artifact as served: its answers against exact scoring, and speed.
+
+    python benchmarks/ann_served.py --artifact artifacts/bert-beauty-sasrec \
+        --data ../shared/datasets/Beauty_BERT4Rec_variant/beauty.txt
+
+The artifact must hold an index (`edgerec train --ann-min-items N`). It is loaded twice: as
+served (with its index) and without the index, which scores every item exactly. Both engines
+answer the same shoppers, whose histories are their sequences in ``--data`` less the last two
+items (what the validation split reads). Prints recall@10 and recall@100 of the served answers
+against the exact ones, and each engine's µs per user at batches of 1, 16 and 64 (one core,
+in process, warm). Trained embeddings, unlike `ann.py`'s generated ones, carry the real
+data's clusters. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one core, as a serving worker gets
+
+import edgerec  # noqa: E402, F401  (before numpy: it picks the server's OpenBLAS kernels)
+
+# isort: split
+import dataclasses  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from edgerec.artifact import load_artifact  # noqa: E402
+from edgerec.data import build_sequences, read_interactions  # noqa: E402
+from edgerec.infer._ann import list_count  # noqa: E402
+from edgerec.serve._answer import Answer  # noqa: E402
+from edgerec.serve._engine import Engine, Query  # noqa: E402
+from edgerec.serve._heap import keep_freed_memory  # noqa: E402
+
+BATCHES = (1, 16, 64)
+
+
+def recall(served: Answer, exact: Answer) -> float:
+    wanted = {entry.item_id for entry in exact}
+    return len({entry.item_id for entry in served} & wanted) / max(1, len(wanted))
+
+
+def per_user_us(engine: Engine, queries: list[Query], batch: int) -> float:
+    """Median of three passes over ``queries`` in batches of ``batch``, per user."""
+    groups = [queries[at : at + batch] for at in range(0, len(queries) - batch + 1, batch)]
+    engine.recommend_many(groups[0])
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        for group in groups:
+            engine.recommend_many(group)
+        times.append((time.perf_counter() - began) / (len(groups) * batch))
+    return sorted(times)[1] * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifact", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--users", type=int, default=2000)
+    args = parser.parse_args()
+    keep_freed_memory()
+    model = load_artifact(args.artifact)
+    if model.ann is None:
+        raise SystemExit(f"{args.artifact} has no ANN index (edgerec train --ann-min-items N)")
+    served = Engine(model, {})
+    exact = Engine(dataclasses.replace(model, ann=None), {})
+    data = build_sequences(read_interactions(args.data))
+    rng = np.random.default_rng(0)
+    longer = [row for row, items in enumerate(data.sequences) if len(items) > 2]
+    rows = rng.choice(longer, size=min(args.users, len(longer)), replace=False)
+    queries = {
+        k: [Query(data.vocab.external(data.sequences[row][:-2]), k) for row in rows]
+        for k in (10, 100)
+    }
+    recalls = {}
+    for k, asked in queries.items():
+        pairs = zip(served.recommend_many(asked), exact.recommend_many(asked), strict=True)
+        recalls[k] = float(np.mean([recall(a, b) for a, b in pairs]))
+    print(
+        f"{len(model.vocab)} items, {len(rows)} shoppers, "
+        f"{model.ann.probes} probes of {list_count(len(model.vocab))} lists: "
+        f"recall@10 {recalls[10]:.3f}, recall@100 {recalls[100]:.3f} against exact scoring"
+    )
+    print("µs per user (k=10)" + "".join(f"{'batch ' + str(b):>11}" for b in BATCHES))
+    for name, engine in (("with the index", served), ("exact", exact)):
+        times = [per_user_us(engine, queries[10], batch) for batch in BATCHES]
+        print(f"{name:<18}" + "".join(f"{value:>11.1f}" for value in times))
+
+
+if __name__ == "__main__":
+    main()
