@@ -3,8 +3,9 @@
     python benchmarks/ann_served.py --artifact artifacts/bert-beauty-sasrec \
         --data ../shared/datasets/Beauty_BERT4Rec_variant/beauty.txt
 
-The artifact must hold an index (`edgerec train --ann-min-items N`). It is loaded twice: as
-served (with its index) and without the index, which scores every item exactly. Both engines
+The artifact must hold an index (`edgerec train --ann-min-items N`). It is served as it is and
+as export writes it below the index's size: a copy (hard links) whose manifest lists no index,
+so every item is scored exactly, through the same kernels as any small catalog. Both engines
 answer the same shoppers, whose histories are their sequences in ``--data`` less the last two
 items (what the validation split reads). Prints recall@10 and recall@100 of the served answers
 against the exact ones, and each engine's µs per user at batches of 1, 16 and 64 (one core,
@@ -23,15 +24,17 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import edgerec  # noqa: E402, F401  (before numpy: it picks the server's OpenBLAS kernels)
 
 # isort: split
-import dataclasses  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from edgerec.artifact import load_artifact  # noqa: E402
+from edgerec.artifact._manifest import MANIFEST  # noqa: E402
 from edgerec.data import build_sequences, read_interactions  # noqa: E402
-from edgerec.infer._ann import list_count  # noqa: E402
+from edgerec.infer._ann import ANN_ARRAYS, list_count  # noqa: E402
 from edgerec.serve._answer import Answer  # noqa: E402
 from edgerec.serve._engine import Engine, Query  # noqa: E402
 from edgerec.serve._heap import keep_freed_memory  # noqa: E402
@@ -39,9 +42,32 @@ from edgerec.serve._heap import keep_freed_memory  # noqa: E402
 BATCHES = (1, 16, 64)
 
 
+def without_index(artifact: Path, into: Path) -> Path:
+    """``artifact`` as export writes it without an index, in ``into``."""
+    manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
+    manifest["files"] = {
+        name: entry
+        for name, entry in manifest["files"].items()
+        if name.removesuffix(".npy") not in ANN_ARRAYS
+    }
+    for name in manifest["files"]:
+        os.link(artifact / name, into / name)
+    (into / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return into
+
+
 def recall(served: Answer, exact: Answer) -> float:
     wanted = {entry.item_id for entry in exact}
     return len({entry.item_id for entry in served} & wanted) / max(1, len(wanted))
+
+
+def answers(engine: Engine, queries: list[Query]) -> list[Answer]:
+    """The engine's answers, 64 queries a batch (a worker's largest)."""
+    return [
+        answer
+        for at in range(0, len(queries), 64)
+        for answer in engine.recommend_many(queries[at : at + 64])
+    ]
 
 
 def per_user_us(engine: Engine, queries: list[Query], batch: int) -> float:
@@ -67,8 +93,6 @@ def main() -> None:
     model = load_artifact(args.artifact)
     if model.ann is None:
         raise SystemExit(f"{args.artifact} has no ANN index (edgerec train --ann-min-items N)")
-    served = Engine(model, {})
-    exact = Engine(dataclasses.replace(model, ann=None), {})
     data = build_sequences(read_interactions(args.data))
     rng = np.random.default_rng(0)
     longer = [row for row, items in enumerate(data.sequences) if len(items) > 2]
@@ -77,19 +101,29 @@ def main() -> None:
         k: [Query(data.vocab.external(data.sequences[row][:-2]), k) for row in rows]
         for k in (10, 100)
     }
-    recalls = {}
-    for k, asked in queries.items():
-        pairs = zip(served.recommend_many(asked), exact.recommend_many(asked), strict=True)
-        recalls[k] = float(np.mean([recall(a, b) for a, b in pairs]))
-    print(
-        f"{len(model.vocab)} items, {len(rows)} shoppers, "
-        f"{model.ann.probes} probes of {list_count(len(model.vocab))} lists: "
-        f"recall@10 {recalls[10]:.3f}, recall@100 {recalls[100]:.3f} against exact scoring"
-    )
-    print("µs per user (k=10)" + "".join(f"{'batch ' + str(b):>11}" for b in BATCHES))
-    for name, engine in (("with the index", served), ("exact", exact)):
-        times = [per_user_us(engine, queries[10], batch) for batch in BATCHES]
-        print(f"{name:<18}" + "".join(f"{value:>11.1f}" for value in times))
+    served = Engine(model, {})
+    with tempfile.TemporaryDirectory(prefix="edgerec-exact-", dir=args.artifact.parent) as copy:
+        exact = Engine(load_artifact(without_index(args.artifact, Path(copy))), {})
+        recalls = {
+            k: float(
+                np.mean(
+                    [
+                        recall(a, b)
+                        for a, b in zip(answers(served, asked), answers(exact, asked), strict=True)
+                    ]
+                )
+            )
+            for k, asked in queries.items()
+        }
+        print(
+            f"{len(model.vocab)} items, {len(rows)} shoppers, "
+            f"{model.ann.probes} probes of {list_count(len(model.vocab))} lists: "
+            f"recall@10 {recalls[10]:.3f}, recall@100 {recalls[100]:.3f} against exact scoring"
+        )
+        print("µs per user (k=10)" + "".join(f"{'batch ' + str(b):>11}" for b in BATCHES))
+        for name, engine in (("with the index", served), ("exact", exact)):
+            times = [per_user_us(engine, queries[10], batch) for batch in BATCHES]
+            print(f"{name:<18}" + "".join(f"{value:>11.1f}" for value in times))
 
 
 if __name__ == "__main__":
