@@ -56,11 +56,6 @@ def without_index(artifact: Path, into: Path) -> Path:
     return into
 
 
-def recall(served: Answer, exact: Answer) -> float:
-    wanted = {entry.item_id for entry in exact}
-    return len({entry.item_id for entry in served} & wanted) / max(1, len(wanted))
-
-
 def answers(engine: Engine, queries: list[Query]) -> list[Answer]:
     """The engine's answers, 64 queries a batch (a worker's largest)."""
     return [
@@ -68,6 +63,15 @@ def answers(engine: Engine, queries: list[Query]) -> list[Answer]:
         for at in range(0, len(queries), 64)
         for answer in engine.recommend_many(queries[at : at + 64])
     ]
+
+
+def mean_recall(served: Engine, exact: Engine, queries: list[Query]) -> float:
+    """The mean share of each exact answer's items that the served answer holds too."""
+    shares = []
+    for got, wanted in zip(answers(served, queries), answers(exact, queries), strict=True):
+        expected = {entry.item_id for entry in wanted}
+        shares.append(len({entry.item_id for entry in got} & expected) / max(1, len(expected)))
+    return float(np.mean(shares))
 
 
 def per_user_us(engine: Engine, queries: list[Query], batch: int) -> float:
@@ -89,6 +93,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--users", type=int, default=2000)
     args = parser.parse_args()
+    if args.users < max(BATCHES):
+        parser.error(f"--users must be at least {max(BATCHES)} (the largest batch timed)")
     keep_freed_memory()
     model = load_artifact(args.artifact)
     if model.ann is None:
@@ -104,17 +110,7 @@ def main() -> None:
     served = Engine(model, {})
     with tempfile.TemporaryDirectory(prefix="edgerec-exact-", dir=args.artifact.parent) as copy:
         exact = Engine(load_artifact(without_index(args.artifact, Path(copy))), {})
-        recalls = {
-            k: float(
-                np.mean(
-                    [
-                        recall(a, b)
-                        for a, b in zip(answers(served, asked), answers(exact, asked), strict=True)
-                    ]
-                )
-            )
-            for k, asked in queries.items()
-        }
+        recalls = {k: mean_recall(served, exact, asked) for k, asked in queries.items()}
         print(
             f"{len(model.vocab)} items, {len(rows)} shoppers, "
             f"{model.ann.probes} probes of {list_count(len(model.vocab))} lists: "

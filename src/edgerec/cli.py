@@ -88,8 +88,8 @@ _SEED = click.option(
     type=click.IntRange(min=1),
     default=None,
     help="Export an ANN index for catalogs of at least this many items (default 50,000 for "
-    "sasrec, 200,000 for hybrid, whose answers leave out its transitions with an index); smaller "
-    "ones are scored exactly.",
+    "sasrec, 200,000 for hybrid: through an index a hybrid's answers leave out its transitions); "
+    "smaller ones are scored exactly.",
 )
 @click.option("--no-test", is_flag=True, help="Do not score the test split at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -26,10 +26,12 @@ from edgerec.infer._kernels import native
 
 # The smallest catalogs that get an index unless `edgerec train` is told otherwise; smaller
 # ones are scored exactly. A sequential model's: generated sasrec artifacts, in process, took
-# 70-73 us per answer scored exactly against 85-87 with an index at 25k items, 106-118 against
+# 70-73 us per answer scored exactly against 84-87 with an index at 25k items, 106-118 against
 # 84-92 at 50k and 187-198 against 80-84 at 100k (benchmarks/app.py, 16-64 requests together,
-# AMD EPYC, 2026-11-29), and the probes scan enough of a 50k catalog for recall@100 of 1.000
-# (benchmarks/ann.py --items 50000).
+# AMD EPYC, 2026-11-29). The probes scan enough of a 50k catalog for recall@100 of 1.000 on
+# generated items (benchmarks/ann.py --items 50000); served from a model trained on 54,542
+# items, recall@10 0.994 and recall@100 0.985 against exact scoring, at 78-85 against 116-117
+# us per user for 64 users (benchmarks/ann_served.py).
 SASREC_ANN_MIN_ITEMS = 50_000
 # A hybrid's: its transitions score every item, and the engine ranks an index's candidates by
 # the sequential model alone, so only catalogs where exact scoring gets slow take that loss.
