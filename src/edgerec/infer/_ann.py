@@ -30,7 +30,7 @@ from edgerec.infer._kernels import native
 # 84-92 at 50k and 187-198 against 80-84 at 100k (benchmarks/app.py, 16-64 requests together,
 # AMD EPYC, 2026-11-29). The probes scan enough of a 50k catalog for recall@100 of 1.000 on
 # generated items (benchmarks/ann.py --items 50000); served from a model trained on 54,542
-# items, recall@10 0.994 and recall@100 0.985 against exact scoring, at 78-85 against 116-117
+# items, recall@10 0.994 and recall@100 0.985 against exact scoring, at 78-85 against 115-117
 # us per user for 64 users (benchmarks/ann_served.py).
 SASREC_ANN_MIN_ITEMS = 50_000
 # A hybrid's: its transitions score every item, and the engine ranks an index's candidates by
