@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgerec.infer import _ann
 from edgerec.infer._ann import (
     DEFAULT_PROBES,
     SCANNED_ITEMS,
@@ -69,6 +70,42 @@ def test_every_list_probed_gives_the_exact_order() -> None:
     # int8 scores: the same items, best first, up to near-ties.
     assert set(found[:10].tolist()) <= set(exact.tolist())
     assert found[0] == exact[0]
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_cosine_search_finds_the_cosine_neighbours_whatever_the_norms(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not compiled:
+        monkeypatch.setattr(_ann, "native", None)
+    rng = np.random.default_rng(5)
+    # Norms over two orders of magnitude, as popular items' grow in training.
+    table = clustered(20_000, 16, seed=5) * np.exp(rng.uniform(-2.3, 2.3, (20_000, 1)))
+    table = table.astype(np.float32)
+    index = ItemIndex(build_item_index(table))
+    unit = table / np.linalg.norm(table, axis=1, keepdims=True)
+    picks = rng.integers(0, len(table), 50)
+
+    def recall(cosine: bool) -> float:
+        found = index.top(table[picks], 200, cosine=cosine)
+        hits = []
+        for item, row in zip(picks, found, strict=True):
+            nearest = np.argsort(-(unit @ unit[item]))[:10]
+            hits.append(len(set(row.tolist()) & set(nearest.tolist())) / 10)
+        return float(np.mean(hits))
+
+    assert recall(cosine=True) > 0.9
+    # The inner products of an item's own vector favour the long vectors instead.
+    assert recall(cosine=False) < 0.5
+
+
+def test_probes_asked_for_override_the_index_own() -> None:
+    table = clustered(2_000, 8, seed=6)
+    index = ItemIndex(build_item_index(table), probes=1)
+    lists = len(build_item_index(table)["ann_centroids"])
+    # One list holds far fewer than 2,000 items; every list holds them all.
+    assert (index.top(table[:1], 2_000)[0] == -1).any()
+    assert (index.top(table[:1], 2_000, probes=lists)[0] >= 0).all()
 
 
 def test_rows_are_padded_when_the_probed_lists_hold_too_few_items() -> None:
