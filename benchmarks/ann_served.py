@@ -25,13 +25,13 @@ import edgerec  # noqa: E402, F401  (before numpy: it picks the server's OpenBLA
 
 # isort: split
 import json  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from edgerec.artifact import load_artifact  # noqa: E402
+from edgerec.artifact import load_artifact, read_manifest  # noqa: E402
 from edgerec.artifact._manifest import MANIFEST  # noqa: E402
 from edgerec.data import build_sequences, read_interactions  # noqa: E402
 from edgerec.infer._ann import ANN_ARRAYS, list_count  # noqa: E402
@@ -39,12 +39,13 @@ from edgerec.serve._answer import Answer  # noqa: E402
 from edgerec.serve._engine import Engine, Query  # noqa: E402
 from edgerec.serve._heap import keep_freed_memory  # noqa: E402
 
-BATCHES = (1, 16, 64)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stages import BATCHES, per_user_us  # noqa: E402
 
 
 def without_index(artifact: Path, into: Path) -> Path:
     """``artifact`` as export writes it without an index, in ``into``."""
-    manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
+    manifest = read_manifest(artifact)
     manifest["files"] = {
         name: entry
         for name, entry in manifest["files"].items()
@@ -74,17 +75,10 @@ def mean_recall(served: Engine, exact: Engine, queries: list[Query]) -> float:
     return float(np.mean(shares))
 
 
-def per_user_us(engine: Engine, queries: list[Query], batch: int) -> float:
-    """Median of three passes over ``queries`` in batches of ``batch``, per user."""
+def batch_us(engine: Engine, queries: list[Query], batch: int) -> float:
+    """µs per user over ``queries`` in batches of ``batch`` (`stages.per_user_us`)."""
     groups = [queries[at : at + batch] for at in range(0, len(queries) - batch + 1, batch)]
-    engine.recommend_many(groups[0])
-    times = []
-    for _ in range(3):
-        began = time.perf_counter()
-        for group in groups:
-            engine.recommend_many(group)
-        times.append((time.perf_counter() - began) / (len(groups) * batch))
-    return sorted(times)[1] * 1e6
+    return per_user_us(lambda i: engine.recommend_many(groups[i % len(groups)]), batch, len(groups))
 
 
 def main() -> None:
@@ -118,7 +112,7 @@ def main() -> None:
         )
         print("µs per user (k=10)" + "".join(f"{'batch ' + str(b):>11}" for b in BATCHES))
         for name, engine in (("with the index", served), ("exact", exact)):
-            times = [per_user_us(engine, queries[10], batch) for batch in BATCHES]
+            times = [batch_us(engine, queries[10], batch) for batch in BATCHES]
             print(f"{name:<18}" + "".join(f"{value:>11.1f}" for value in times))
 
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from edgerec.infer._half import packed_panels
+from edgerec.infer._half import packed_panels, row_norms
 from edgerec.infer._kernels import native
 
 # The smallest catalogs that get an index unless `edgerec train` is told otherwise; smaller
@@ -50,7 +50,6 @@ SCANNED_ITEMS = 6_000
 _KMEANS_ROUNDS = 12
 _SAMPLE_PER_LIST = 64
 _ASSIGN_CELLS = 1 << 25  # points x centroids scored per chunk: 128 MB of float32
-_NORM_ROWS = 1 << 16  # int8 rows widened per block for their norms: 16 MB of float32 at d=64
 
 
 def default_ann_min_items(model_type: str) -> int:
@@ -153,9 +152,9 @@ class ItemIndex:
             raise ValueError("ANN offsets do not match its lists and items")
         if len(self._vectors) != len(self._items) or len(self._scales) != len(self._items):
             raise ValueError("ANN vectors, scales and items differ in length")
-        if probes is None:
-            probes = default_probes(len(self._items), lists)
-        self.probes = max(1, min(probes, lists))
+        self.probes = self._clamped(
+            default_probes(len(self._items), lists) if probes is None else probes
+        )
         # The centroids packed once for the compiled product: OpenBLAS packed all of them
         # (512 KB at 1M items) on every call, where a batch's queries are a few rows. Scoring
         # 2,000 centroids, median us per batch of 1 / 4 / 16 / 64 queries: 9.6 / 121.5 / 151.6
@@ -165,20 +164,18 @@ class ItemIndex:
     def __len__(self) -> int:
         return len(self._items)
 
+    def _clamped(self, probes: int) -> int:
+        """``probes`` as a count of lists there are: at least one, at most all."""
+        return max(1, min(probes, len(self._centroids)))
+
     @functools.cached_property
     def _cosine(self) -> tuple[np.ndarray, np.ndarray]:
         """What a cosine search weighs with, computed on its first use (~4 MB at 1M items):
         1 / each centroid's norm, for the probe choice, and 1 / each int8 row's norm, in place of
         the rows' scales (an int8 row times its scale approximates the item's vector, so its
         product with a query over that vector's norm is the int8 product over the int8 norm)."""
-        centroids = np.linalg.norm(self._centroids, axis=1)
-        rows = np.empty(len(self._vectors), dtype=np.float32)
-        for start in range(0, len(rows), _NORM_ROWS):
-            block = np.asarray(self._vectors[start : start + _NORM_ROWS], dtype=np.float32)
-            rows[start : start + len(block)] = np.linalg.norm(block, axis=1)
-        tiny = np.float32(1e-12)
-        inverse = (1.0 / np.maximum(centroids, tiny)).astype(np.float32)
-        return inverse, (1.0 / np.maximum(rows, tiny)).astype(np.float32)
+        one = np.float32(1.0)
+        return one / row_norms(self._centroids), one / row_norms(self._vectors)
 
     def top(
         self, vectors: np.ndarray, count: int, cosine: bool = False, probes: int | None = None
@@ -195,7 +192,7 @@ class ItemIndex:
         """
         queries = np.ascontiguousarray(vectors, dtype=np.float32)
         lists = len(self._centroids)
-        probes = self.probes if probes is None else max(1, min(probes, lists))
+        probes = self.probes if probes is None else self._clamped(probes)
         same_width = queries.shape[1] == self._centroids.shape[1]  # else numpy's error
         if native is not None and self._centroid_panels is not None and same_width:
             nearness = np.empty((len(queries), lists), dtype=np.float32)

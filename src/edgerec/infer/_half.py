@@ -43,6 +43,15 @@ def row_blocks(table: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         yield start, to_float32(table[start : start + _BLOCK_ROWS])
 
 
+def row_norms(table: np.ndarray) -> np.ndarray:
+    """Each row's Euclidean norm as float32, at least 1e-12 (so it can divide), a block of
+    rows at a time."""
+    norms = np.empty(len(table), dtype=np.float32)
+    for start, block in row_blocks(table):
+        norms[start : start + len(block)] = np.linalg.norm(block, axis=1)
+    return np.maximum(norms, np.float32(1e-12))
+
+
 def transposed_float32(table: np.ndarray) -> np.ndarray:
     """A contiguous float32 copy of ``table.T``, built a cache-sized block of rows at a time.
 

@@ -9,7 +9,14 @@ from typing import NamedTuple
 import numpy as np
 
 from edgerec.artifact import LoadedModel, artifact_digest
-from edgerec.infer import HybridScorer, SASRecScorer, gather_float32, row_blocks, to_float32
+from edgerec.infer import (
+    HybridScorer,
+    SASRecScorer,
+    gather_float32,
+    row_blocks,
+    row_norms,
+    to_float32,
+)
 from edgerec.infer._kernels import native
 from edgerec.serve._answer import MODEL, Answer, Ranked, Renderer
 from edgerec.serve._topk import (
@@ -112,12 +119,7 @@ class Engine:
         Norms only (one float per item): a normalised copy of the table would double the memory
         of every worker at 1M items.
         """
-        if self._sequential is None:
-            return None
-        norms = np.empty(len(self._table), dtype=np.float32)
-        for start, block in row_blocks(self._table):
-            norms[start : start + len(block)] = np.linalg.norm(block, axis=1)
-        return np.maximum(norms, np.float32(1e-12))
+        return None if self._sequential is None else row_norms(self._table)
 
     def known_category(self, category: str) -> bool:
         return category in self._category_code
