@@ -81,7 +81,7 @@ def test_answers_read_as_ranked_entries() -> None:
         for i, score in zip(columns[0], scores[0], strict=True)
     ]
     assert len(second) == 3 and second[0].item_id == "plain" and first == list(first)
-    assert (first.source, empty.source, len(empty)) == ("popular", "model", 0)
+    assert (first.source, empty.source, len(empty)) == ("popular", "popular", 0)
     # Given entries (re-ranking: unscored items too) render as the reference does.
     entries = [Ranked("plain", 0.5, "model"), Ranked("not-in-the-model", None, "unscored")]
     given = renderer.of(entries)

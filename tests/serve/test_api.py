@@ -8,6 +8,7 @@ import gc
 import json
 import logging
 import shutil
+import urllib.parse
 from pathlib import Path
 
 import httpx
@@ -71,6 +72,14 @@ async def test_filters_exclude_and_category(client: httpx.AsyncClient) -> None:
     assert "sku-2" not in ids and "sku-4" not in ids
 
 
+async def test_an_answer_emptied_by_filters_keeps_its_source(client: httpx.AsyncClient) -> None:
+    odd = ",".join(f"sku-{i}" for i in range(1, 60, 2))
+    body = (
+        await client.get(f"/v1/users/newcomer/recommendations?category=odd&exclude={odd}")
+    ).json()
+    assert body["items"] == [] and body["source"] == "popular"
+
+
 async def test_session_and_rerank(client: httpx.AsyncClient) -> None:
     session = (
         await client.post("/v1/recommendations", json={"items": ["sku-5", "sku-6"], "k": 3})
@@ -89,6 +98,30 @@ async def test_session_and_rerank(client: httpx.AsyncClient) -> None:
     ids = [item["item_id"] for item in reranked["items"]]
     assert sorted(ids[:2]) == ["sku-7", "sku-8"] and ids[2] == "new-thing"
     assert reranked["items"][2]["source"] == "unscored"
+
+
+async def test_ids_may_hold_an_encoded_slash(app: App, client: httpx.AsyncClient) -> None:
+    # The server hands over the path decoded ("/v1/users/team/ann/..."): the ids come from
+    # the raw one. httpx sends the query along in raw_path, granian does not: both work.
+    await client.post("/v1/events", json={"events": [{"user_id": "team/ann", "item_id": "sku-4"}]})
+    body = (await client.get("/v1/users/team%2Fann/recommendations?k=3")).json()
+    assert body["user_id"] == "team/ann" and body["source"] == "model"
+    assert await call(app, "GET", "/v1/users/team%2Fann/recommendations") == 200
+    assert_error(await client.get("/v1/items/no%2Fsuch/similar"), 404, "unknown_item")
+    assert_error(await client.get("/v1/users/team/ann/recommendations"), 404, "not_found")
+
+
+async def test_an_unknown_category_is_named_and_without_a_catalog_so_is_that(
+    settings: Settings,
+) -> None:
+    bare = dataclasses.replace(settings, state_dir=settings.state_dir.parent / "bare")
+    app = App(bare)  # a store without the catalog: no item has a category
+    app.startup()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        response = await http.get("/v1/users/u/recommendations?category=even")
+    assert_error(response, 404, "unknown_category")
+    assert "--catalog" in response.json()["error"]
 
 
 async def test_similar_items(client: httpx.AsyncClient) -> None:
@@ -141,6 +174,11 @@ async def test_unknown_items_in_events_are_accepted_and_kept(
         ("GET", "/v1/users/u/recommendations?k=0", None, 422, "invalid_k"),
         ("GET", "/v1/users/u/recommendations?k=101", None, 422, "invalid_k"),
         ("GET", "/v1/users/u/recommendations?k=ten", None, 422, "invalid_k"),
+        ("GET", "/v1/users/u/recommendations?category=nope", None, 404, "unknown_category"),
+        ("POST", "/v1/recommendations", b'{"category": "nope"}', 404, "unknown_category"),
+        # Escapes that are not UTF-8 would turn into U+FFFD, two ids into one.
+        ("GET", "/v1/users/%FF/recommendations", None, 400, "malformed_path"),
+        ("GET", "/v1/users/u/recommendations?exclude=%FF", None, 400, "malformed_query"),
         ("POST", "/v1/recommendations", b'{"items": "sku-1"}', 422, "invalid_field"),
         ("POST", "/v1/recommendations", b'{"k": true}', 422, "invalid_k"),
         ("POST", "/v1/admin/reload", None, 401, "unauthorized"),
@@ -241,7 +279,13 @@ async def test_metrics_carry_the_pod_identity(settings: Settings) -> None:
 async def call(app: App, method: str, path: str, body: bytes = b"") -> int:
     """One request straight through the ASGI entry (no client library's objects around it)."""
     route, _, query = path.partition("?")
-    scope = {"type": "http", "method": method, "path": route, "query_string": query.encode()}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": urllib.parse.unquote(route),
+        "raw_path": route.encode(),
+        "query_string": query.encode(),
+    }
     scope["headers"] = [(b"content-length", str(len(body)).encode())]
     sent: list[dict[str, object]] = []
 

@@ -130,7 +130,7 @@ class Renderer:
         texts = self.render(columns, scores, counts, source)
         vocab = self.vocab
         return [
-            Answer(text, source if count else MODEL, vocab, columns, scores, None, row, count)
+            Answer(text, source, vocab, columns, scores, None, row, count)
             for row, (text, count) in enumerate(zip(texts, counts, strict=True))
         ]
 
@@ -158,10 +158,12 @@ class Renderer:
     def describe(self, item_id: str) -> tuple[str, str] | None:
         return self._catalog.get(item_id)
 
-    def of(self, entries: list[Ranked]) -> Answer:
-        """An answer of given entries (re-ranking: some may be unscored)."""
-        source = entries[0].source if entries else MODEL
-        return Answer(json_items(entries, self), source, entries=entries)
+    def of(self, entries: list[Ranked], source: str = MODEL) -> Answer:
+        """An answer of given entries (re-ranking: some may be unscored); ``source`` is the
+        answer's when there are none."""
+        return Answer(
+            json_items(entries, self), entries[0].source if entries else source, entries=entries
+        )
 
 
 def json_items(entries: Sequence[Ranked], renderer: Renderer) -> bytes:

@@ -42,6 +42,7 @@ from edgerec.serve._validate import (
     optional_text,
     parse_events,
     parse_k,
+    path_segments,
     query_list,
     query_params,
 )
@@ -215,11 +216,12 @@ class App:
             return
         started = time.perf_counter()
         method = scope["method"]
-        template, params = self._match(scope["path"])
+        template = "unmatched"
         status, body, extra = 500, b"", []
         self.inflight += 1
         self.requests += 1
         try:
+            template, params = self._match(scope)
             handler = self._routes.get((method, template))
             if template == "unmatched":
                 raise HTTPError(404, "not_found", f"no route for {scope['path']}")
@@ -257,8 +259,15 @@ class App:
         metrics.route_latency(template).observe(time.perf_counter() - started)
 
     @staticmethod
-    def _match(path: str) -> tuple[str, dict[str, str]]:
+    def _match(scope: Scope) -> tuple[str, dict[str, str]]:
+        path: str = scope["path"]
         parts = path.split("/")
+        if len(parts) >= 5 and parts[1] == "v1":
+            raw = scope.get("raw_path")
+            # The server decodes the path before it is split: ids from the raw one instead
+            # when it has escapes (or bytes the server had to replace).
+            if raw and (b"%" in raw or "\ufffd" in path):
+                parts = path_segments(raw)
         if len(parts) == 5 and parts[1] == "v1" and parts[4] and parts[3]:
             if parts[2] == "users" and parts[4] == "recommendations":
                 return "/v1/users/{user_id}/recommendations", {"user_id": parts[3]}
@@ -310,6 +319,7 @@ class App:
         engine = self._ready_engine()
         k, exclude, category, filters = self._user_query(scope.get("query_string", b""))
         user_id = identifier(p["user_id"], "user_id")
+        catalog_category(engine, category)
         try:
             history, newest = self.histories.recent(user_id)
         except sqlite3.OperationalError as exc:  # over its time budget, locked, I/O error
@@ -359,7 +369,7 @@ class App:
             items,
             parse_k(request.get("k"), self.settings.default_k, self.settings.max_k),
             id_list(request.get("exclude"), "exclude"),
-            optional_text(request.get("category"), "category"),
+            catalog_category(engine, optional_text(request.get("category"), "category")),
             None if candidates is None else id_list(candidates, "candidates"),
         )
         return 200, self._answer(await self._recommend(engine, query), {})
@@ -473,6 +483,15 @@ def _freeze_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(_YOUNG_OBJECTS, *gc.get_threshold()[1:])
+
+
+def catalog_category(engine: Engine, category: str | None) -> str | None:
+    """``category`` when the catalog has it: an unknown one (a typo, no catalog loaded) is a
+    404, as an unknown item is, not an empty list that looks like a real answer."""
+    if category is None or engine.known_category(category):
+        return category
+    hint = "" if engine.has_categories else " (no catalog is loaded: serve with --catalog)"
+    raise HTTPError(404, "unknown_category", f"category {category!r} is not in the catalog{hint}")
 
 
 def _last(query: dict[str, list[str]], name: str) -> str | None:

@@ -124,6 +124,11 @@ class Engine:
     def known_category(self, category: str) -> bool:
         return category in self._category_code
 
+    @property
+    def has_categories(self) -> bool:
+        """Whether the shop's catalog (names and categories) was loaded at all."""
+        return bool(self._category_code)
+
     def recommend(
         self,
         history: Sequence[str],
@@ -469,4 +474,4 @@ class Engine:
         ranked.sort()
         out = [Ranked(item, -negative, source) for negative, _, item in ranked]
         out += [Ranked(item, None, "unscored") for item in unknown]
-        return self._renderer.of(out[:k])
+        return self._renderer.of(out[:k], source)

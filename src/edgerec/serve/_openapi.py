@@ -44,7 +44,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "items": _OPT_IDS,
             "k": {**k_schema, "type": ["integer", "null"]},
             "exclude": _OPT_IDS,
-            "category": _OPT_ID,
+            "category": {**_OPT_ID, "description": "a catalog category (404 if unknown)"},
             "candidates": _OPT_IDS,
         },
     }
@@ -82,7 +82,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "schema": {"type": "string"},
                             "description": "comma-separated item ids",
                         },
-                        {"name": "category", "in": "query", "required": False, "schema": _ID},
+                        {
+                            "name": "category",
+                            "in": "query",
+                            "required": False,
+                            "schema": _ID,
+                            "description": "only items of this catalog category (404 if unknown)",
+                        },
                     ],
                     "responses": _ok("Recommendations"),
                 }

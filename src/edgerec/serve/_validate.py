@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from edgerec.serve._http import HTTPError
 from edgerec.serve._store import Event
@@ -23,13 +23,28 @@ def query_params(raw: bytes) -> dict[str, list[str]]:
     except UnicodeDecodeError:
         raise HTTPError(400, "malformed_query", "query string is not UTF-8") from None
     if "%" in text or "+" in text:
-        return parse_qs(text, keep_blank_values=True, strict_parsing=False)
+        try:
+            # Strict: an escape that is not UTF-8 would otherwise turn into U+FFFD, and two
+            # different ids into one.
+            return parse_qs(text, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise HTTPError(400, "malformed_query", "query string is not UTF-8") from None
     params: dict[str, list[str]] = {}
     for pair in text.split("&"):
         if pair:
             name, _, value = pair.partition("=")
             params.setdefault(name, []).append(value)
     return params
+
+
+def path_segments(raw: bytes) -> list[str]:
+    """The segments of a raw request path, each percent-decoded on its own, so an id may hold
+    an encoded "/" (``a%2Fb``), which the server's decoded path splits in two."""
+    try:
+        # A "?" cannot be in a raw path: some clients pass the query string along after one.
+        return [unquote_to_bytes(part).decode() for part in raw.partition(b"?")[0].split(b"/")]
+    except UnicodeDecodeError:
+        raise HTTPError(400, "malformed_path", "path is not UTF-8 once percent-decoded") from None
 
 
 def parse_k(value: Any, default: int, maximum: int) -> int:
