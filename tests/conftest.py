@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,13 @@ def artifact(tmp_path: Path, planted: SequenceData) -> Path:
     )
     train_model(planted, "hybrid", out, sasrec=config, progress=False)
     return out
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone set to UTC-5 (POSIX spells it with the sign reversed)."""
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -55,6 +55,7 @@ def test_exported_members() -> None:
         "SequenceData",
         "Vocabulary",
         "build_sequences",
+        "iso_seconds",
         "leave_one_out",
         "read_interactions",
     }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,15 @@ def test_csv_with_string_ids_iso_and_epoch_times(tmp_path: Path) -> None:
     assert table.timestamps[0] == pytest.approx(1704189600.0)
     assert list(table.weights) == [1.0, 3.0, 1.0]
     assert list(table.event_types) == ["view", "purchase", "view"]
+
+
+@pytest.mark.usefixtures("far_from_utc")
+def test_a_time_without_a_zone_is_utc_wherever_it_is_read(tmp_path: Path) -> None:
+    assert time.localtime(0).tm_hour == 19  # the zone took
+    path = write(
+        tmp_path, "log.csv", "user_id,item_id,timestamp\nu,a,2024-01-02T10:00:00\nu,b,2024-01-02\n"
+    )
+    assert list(read_interactions(path).timestamps) == [1704189600.0, 1704153600.0]
 
 
 def test_tsv_and_jsonl_read_the_same_rows(tmp_path: Path) -> None:

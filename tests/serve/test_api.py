@@ -171,6 +171,36 @@ async def test_unknown_items_in_events_are_accepted_and_kept(
             "too_many_events",
         ),
         ("POST", "/v1/events", b"x" * 5000, 413, "body_too_large"),
+        # A misspelt field would otherwise be dropped: here, every event's time.
+        (
+            "POST",
+            "/v1/events",
+            b'{"events": [{"user_id": "u", "item_id": "a", "timestmp": 1}]}',
+            422,
+            "unknown_field",
+        ),
+        (
+            "POST",
+            "/v1/events",
+            b'{"events": [{"user_id": "u", "item_id": "a"}], "x": 1}',
+            422,
+            "unknown_field",
+        ),
+        # Milliseconds sent as seconds.
+        (
+            "POST",
+            "/v1/events",
+            b'{"events": [{"user_id": "u", "item_id": "a", "timestamp": 1764400000000}]}',
+            422,
+            "invalid_field",
+        ),
+        (
+            "POST",
+            "/v1/events",
+            b'{"events": [{"user_id": "u", "item_id": "a", "timestamp": 1e400}]}',
+            400,
+            "malformed_json",
+        ),
         ("GET", "/v1/users/u/recommendations?k=0", None, 422, "invalid_k"),
         ("GET", "/v1/users/u/recommendations?k=101", None, 422, "invalid_k"),
         ("GET", "/v1/users/u/recommendations?k=ten", None, 422, "invalid_k"),

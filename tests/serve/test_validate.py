@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from edgerec.serve._http import HTTPError
-from edgerec.serve._validate import query_params
+from edgerec.serve._validate import parse_events, query_params
 
 CASES = [
     "",
@@ -33,3 +33,9 @@ def test_non_utf8_is_a_400() -> None:
     with pytest.raises(HTTPError) as caught:
         query_params(b"k=\xff")
     assert caught.value.status == 400
+
+
+@pytest.mark.usefixtures("far_from_utc")
+def test_an_event_time_without_a_zone_is_utc() -> None:
+    events = [{"user_id": "u", "item_id": "a", "timestamp": "2024-01-02T10:00:00"}]
+    assert parse_events({"events": events}, 5)[0].timestamp == 1704189600.0

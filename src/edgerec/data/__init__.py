@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         build_sequences,
         leave_one_out,
     )
+    from edgerec.data._time import iso_seconds
 
 __all__ = [
     "FORMATS",
@@ -25,6 +26,7 @@ __all__ = [
     "SequenceData",
     "Vocabulary",
     "build_sequences",
+    "iso_seconds",
     "leave_one_out",
     "read_interactions",
 ]
@@ -36,6 +38,7 @@ _LAZY = {
     "LeaveOneOutSplit": "_sequences",
     "SequenceData": "_sequences",
     "build_sequences": "_sequences",
+    "iso_seconds": "_time",
     "leave_one_out": "_sequences",
 }
 

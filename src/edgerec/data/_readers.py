@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgerec.data._time import iso_seconds, utc_seconds
 from edgerec.errors import DataError, MissingExtraError
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
@@ -184,9 +185,10 @@ def _required_text(
 
 
 def _parse_timestamp(value: object, fail: Callable[[str, str], DataError]) -> float:
-    """Accept epoch seconds (int/float, also as text), ISO 8601 text or a datetime."""
+    """Accept epoch seconds (int/float, also as text), ISO 8601 text or a datetime (without a
+    zone: UTC)."""
     if isinstance(value, datetime):
-        return value.timestamp()
+        return utc_seconds(value)
     if isinstance(value, bool) or value is None:
         raise fail("timestamp", f"unparsable timestamp {value!r}")
     if isinstance(value, int | float):
@@ -197,7 +199,7 @@ def _parse_timestamp(value: object, fail: Callable[[str, str], DataError]) -> fl
             seconds = float(text)
         except ValueError:
             try:
-                return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+                return iso_seconds(text)
             except ValueError:
                 raise fail(
                     "timestamp",

@@ -39,6 +39,7 @@ from edgerec.serve._store import EventWriter, HistoryReader, initialise
 from edgerec.serve._validate import (
     id_list,
     identifier,
+    known_fields,
     optional_text,
     parse_events,
     parse_k,
@@ -360,9 +361,7 @@ class App:
     ) -> tuple[int, bytes]:
         engine = self._ready_engine()
         request = parse_json_object(await read_body(scope, receive, self.settings.max_body_bytes))
-        unknown = sorted(set(request) - SESSION_FIELDS)
-        if unknown:
-            raise HTTPError(422, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
+        known_fields(request, SESSION_FIELDS, "body")
         items = id_list(request.get("items"), "items")
         candidates = request.get("candidates")
         query = Query(

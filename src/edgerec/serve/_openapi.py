@@ -6,6 +6,7 @@ from typing import Any
 
 from edgerec import __version__
 from edgerec.serve._settings import Settings
+from edgerec.serve._validate import latest_timestamp
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 256}
 _IDS = {"type": "array", "items": _ID, "maxItems": 1000}
@@ -50,16 +51,20 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     }
     event = {
         "type": "object",
+        "additionalProperties": False,
         "required": ["user_id", "item_id"],
         "properties": {
             "user_id": _ID,
             "item_id": _ID,
             "event_type": _OPT_ID,
             "timestamp": {
-                "description": "epoch seconds or ISO 8601; null or absent: the time received",
+                "description": (
+                    "epoch seconds (up to the end of tomorrow, UTC) or ISO 8601 (no zone: UTC);"
+                    " null or absent: the time received"
+                ),
                 "oneOf": [
                     {"type": "null"},
-                    {"type": "number", "minimum": 0},
+                    {"type": "number", "minimum": 0, "maximum": latest_timestamp()},
                     {"type": "string", "format": "date-time"},
                 ],
             },
@@ -122,6 +127,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "application/json": {
                                 "schema": {
                                     "type": "object",
+                                    "additionalProperties": False,
                                     "required": ["events"],
                                     "properties": {
                                         "events": {

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes
 
+from edgerec.data import iso_seconds
 from edgerec.serve._http import HTTPError
 from edgerec.serve._store import Event
 
 MAX_ID_LENGTH = 256
 MAX_LIST = 1000
+EVENT_FIELDS = frozenset({"user_id", "item_id", "event_type", "timestamp"})
+_DAY = 86_400
 
 
 def query_params(raw: bytes) -> dict[str, list[str]]:
@@ -91,6 +93,9 @@ def optional_text(value: Any, field: str) -> str | None:
 
 
 def parse_events(body: Mapping[str, Any], limit: int) -> list[Event]:
+    # An unknown field is refused, not ignored: a misspelt "timestamp" would otherwise give
+    # every event the time it arrived, silently.
+    known_fields(body, {"events"}, "body")
     events = body.get("events")
     if not isinstance(events, list) or not events:
         raise HTTPError(422, "invalid_events", 'body must be {"events": [ ... ]} with 1+ events')
@@ -105,6 +110,7 @@ def _event(raw: Any, index: int) -> Event:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
         raise HTTPError(422, "invalid_events", f"{where} must be an object")
+    known_fields(raw, EVENT_FIELDS, where)
     event_type = raw.get("event_type")
     if event_type is None:
         event_type = "view"
@@ -116,16 +122,40 @@ def _event(raw: Any, index: int) -> Event:
     )
 
 
+def known_fields(value: Mapping[str, Any], known: frozenset[str] | set[str], where: str) -> None:
+    """Refuse a field not in ``known`` (a 422 naming it) instead of ignoring it."""
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise HTTPError(
+            422, "unknown_field", f"{where}: unknown field(s) {', '.join(map(repr, unknown))}"
+        )
+
+
 def _timestamp(value: Any, field: str) -> float:
     if value is None:
         return time.time()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value != value or value in (float("inf"), float("-inf")) or value < 0:
-            raise HTTPError(422, "invalid_field", f"{field} must be a finite epoch time")
-        return float(value)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            return iso_seconds(value)  # written out, a date says what it means
         except ValueError:
             pass
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0.0 <= value < float("inf"):  # NaN fails too
+            raise HTTPError(422, "invalid_field", f"{field} must be a finite epoch time")
+        if value > latest_timestamp():
+            raise HTTPError(
+                422,
+                "invalid_field",
+                f"{field} is past the end of tomorrow (UTC) by this node's clock "
+                f"(epoch seconds are wanted, not milliseconds): {value!r}",
+            )
+        return float(value)
     raise HTTPError(422, "invalid_field", f"{field} must be epoch seconds or an ISO 8601 string")
+
+
+def latest_timestamp() -> int:
+    """The latest epoch time an event may carry as a number, the end of tomorrow (UTC) by
+    this node's clock: clocks drift, but milliseconds sent as seconds (a common slip) land
+    tens of thousands of years ahead. A whole day, so the bound /openapi.json states holds
+    until midnight instead of moving every second."""
+    return (int(time.time()) // _DAY + 2) * _DAY
