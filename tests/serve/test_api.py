@@ -221,6 +221,17 @@ async def test_bad_input_gets_a_precise_4xx(
     assert_error(response, status, code)
 
 
+async def test_head_answers_as_get_without_the_body(client: httpx.AsyncClient) -> None:
+    got = await client.get("/v1/users/nobody/recommendations?k=3")
+    head = await client.head("/v1/users/nobody/recommendations?k=3")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(got.content))
+    assert_error(await client.delete("/healthz"), 405, "method_not_allowed")
+    assert (await client.delete("/healthz")).headers["allow"] == "GET, HEAD"
+    refused = await client.head("/v1/events")
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+
+
 async def test_health_readiness_version_metrics_openapi(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"ok": True}
     assert (await client.get("/readyz")).json()["ok"] is True

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +22,19 @@ def test_a_refused_batch_policy_keeps_the_default_with_a_warning(
     with caplog.at_level(logging.WARNING):
         assert _launch.use_batch_scheduling() is False
     assert "keeping the default policy" in caplog.text
+
+
+def test_serve_refuses_a_port_another_server_listens_on(tmp_path: Path, artifact: Path) -> None:
+    # The other server binds as granian does, with SO_REUSEPORT, which would let a second one
+    # bind beside it without an error.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        command = [sys.executable, "-m", "edgerec.cli", "serve", "--artifact", str(artifact)]
+        command += ["--port", str(port), "--state-dir", str(tmp_path / "state")]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -224,10 +224,14 @@ class App:
         try:
             template, params = self._match(scope)
             handler = self._routes.get((method, template))
+            if handler is None and method == "HEAD":  # GET's answer without its body
+                handler = self._routes.get(("GET", template))
             if template == "unmatched":
                 raise HTTPError(404, "not_found", f"no route for {scope['path']}")
             if handler is None:
                 allowed = ", ".join(m for m, t in self._routes if t == template)
+                if "GET" in allowed:
+                    allowed += ", HEAD"
                 raise HTTPError(
                     405,
                     "method_not_allowed",
@@ -253,7 +257,7 @@ class App:
             if template == "/metrics" and status == 200
             else b"application/json"
         )
-        await send_bytes(send, status, body, content_type, extra)
+        await send_bytes(send, status, body, content_type, extra, head=method == "HEAD")
         # Any string may arrive as a method: keep the label set (and its cache) bounded.
         label = method if method in _METHODS else "other"
         metrics.request_counter(template, label, status).inc()

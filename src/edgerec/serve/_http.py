@@ -39,7 +39,9 @@ async def send_bytes(
     body: bytes,
     content_type: bytes = JSON,
     headers: list[tuple[bytes, bytes]] | None = None,
+    head: bool = False,
 ) -> None:
+    """The response; with ``head`` (a HEAD request) its headers only, the length the body's."""
     await send(
         {
             "type": "http.response.start",
@@ -51,7 +53,7 @@ async def send_bytes(
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

@@ -7,10 +7,11 @@ import gc
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
-from edgerec.errors import DataError
+from edgerec.errors import ConfigError, DataError
 from edgerec.logs import configure_json
 from edgerec.serve._metrics import METRICS_DIR_ENV
 from edgerec.serve._settings import Settings
@@ -37,6 +38,23 @@ def launch(
     if catalog is not None:
         load_catalog(database, catalog)
     run_granian(settings)
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse to start where another server listens. granian binds its socket with
+    SO_REUSEPORT, so a second server on the same port would start without a word and take
+    half of the first one's connections (an old version answering beside the new one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Connections of a server just stopped (TIME_WAIT) do not hold the port; listeners do.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                " (is another server, an edgerec serve perhaps, running there?)"
+            ) from None
 
 
 def use_batch_scheduling() -> bool:
