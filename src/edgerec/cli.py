@@ -249,7 +249,7 @@ def serve(
     # numpy loads here and inherited by the worker processes.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    from edgerec.serve._launch import ensure_port_free, launch
+    from edgerec.serve._launch import ensure_port_free, ensure_state_dir, launch
     from edgerec.serve._settings import load_settings
 
     overrides = {
@@ -261,7 +261,9 @@ def serve(
         "state_dir": state_dir,
     }
     settings = load_settings(overrides, config_file)
-    ensure_port_free(settings.host, settings.port)  # before a first run's demo training
+    # Before a first run's demo is built and trained, so a bad setting fails at once.
+    ensure_port_free(settings.host, settings.port)
+    ensure_state_dir(settings.state_dir)
     seed_events = None
     if settings.artifact is None:
         from edgerec.demo_model import ensure_demo

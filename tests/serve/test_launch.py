@@ -24,6 +24,36 @@ def test_a_refused_batch_policy_keeps_the_default_with_a_warning(
     assert "keeping the default policy" in caplog.text
 
 
+def serve(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """`edgerec serve` on a free port; a timeout here means it started instead of refusing."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    command = [sys.executable, "-m", "edgerec.cli", "serve", "--port", str(port), *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("case", ["no artifact", "state dir a file", "store not a database"])
+def test_serve_refuses_what_it_cannot_start_with_one_line(
+    tmp_path: Path, artifact: Path, case: str
+) -> None:
+    state = tmp_path / "state"
+    if case == "no artifact":
+        result = serve("--artifact", str(tmp_path / "missing"), "--state-dir", str(state))
+        message = "not an artifact directory"
+    elif case == "state dir a file":
+        state.write_text("")
+        result = serve("--artifact", str(artifact), "--state-dir", str(state / "inside"))
+        message = "setting state_dir: cannot create"
+    else:
+        state.mkdir()
+        (state / "events.sqlite3").write_text("not sqlite")
+        result = serve("--artifact", str(artifact), "--state-dir", str(state))
+        message = "the event store cannot be opened"
+    assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_serve_refuses_a_port_another_server_listens_on(tmp_path: Path, artifact: Path) -> None:
     # The other server binds as granian does, with SO_REUSEPORT, which would let a second one
     # bind beside it without an error.

@@ -53,6 +53,7 @@ def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
         ("", {"EDGEREC_MAX_K": "0"}, "max_k must be > 0"),
         ("", {"EDGEREC_REDIS_URL": "http://x"}, "redis_url must be"),
         ("default_k = 500\n", {}, "default_k must not exceed max_k"),
+        ("", {"EDGEREC_WORKERS": "10000"}, "workers must be at most"),
     ],
 )
 def test_bad_settings_fail_clearly(

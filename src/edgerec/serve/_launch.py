@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import errno
 import gc
 import logging
 import os
 import shutil
 import socket
+import sqlite3
 import tempfile
 from pathlib import Path
 
+from edgerec.artifact import read_manifest
 from edgerec.errors import ConfigError, DataError
 from edgerec.logs import configure_json
 from edgerec.serve._metrics import METRICS_DIR_ENV
@@ -31,8 +34,15 @@ def launch(
     configure_json(settings.log_level)
     if settings.batch_scheduling:
         use_batch_scheduling()
+    if settings.artifact is not None:
+        # Here, not in a worker that granian would start and lose: one line saying what is
+        # wrong with it. The digests are verified by each worker as it loads the arrays.
+        read_manifest(settings.artifact)
     database = settings.state_dir / "events.sqlite3"
-    initialise(database)
+    try:
+        initialise(database)
+    except sqlite3.DatabaseError as exc:  # not a database, locked, read-only
+        raise DataError(f"the event store cannot be opened: {exc}", path=str(database)) from None
     if seed_events is not None:
         seed_demo_events(database, seed_events)
     if catalog is not None:
@@ -51,10 +61,21 @@ def ensure_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
+            hint = " (is another server, an edgerec serve perhaps, running there?)" if busy else ""
             raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-                " (is another server, an edgerec serve perhaps, running there?)"
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}"
             ) from None
+
+
+def ensure_state_dir(path: Path) -> None:
+    """Create the state directory, or say why it cannot be (before a demo is built in it)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"setting state_dir: cannot create {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"setting state_dir: {path} is not writable")
 
 
 def use_batch_scheduling() -> bool:

@@ -11,6 +11,10 @@ from typing import Any
 
 from edgerec.errors import ConfigError
 
+# More workers than this many per core only add memory and contention (and hundreds of
+# them fail to start).
+_MAX_WORKERS_PER_CORE = 4
+
 
 class Secret:
     """A string that never prints itself (tokens stay out of logs and reprs)."""
@@ -48,7 +52,7 @@ class Settings:
     port: int = 8000
     """TCP port."""
     workers: int = 1
-    """Worker processes (one per core); they share the artifact through mmap."""
+    """Worker processes (one per core; at most 4 per core); they share the artifact through mmap."""
     redis_url: str | None = None
     """redis://host:port/db of the node's shared cache. Empty: no Redis (process cache only)."""
     redis_timeout_ms: float = 20.0
@@ -119,6 +123,12 @@ class Settings:
         if self.history_cache_users < 0:
             raise ConfigError(
                 f"setting history_cache_users must be >= 0, got {self.history_cache_users}"
+            )
+        most = _MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+        if self.workers > most:
+            raise ConfigError(
+                f"setting workers must be at most {most} ({_MAX_WORKERS_PER_CORE} per core"
+                f" here; one per core serves best), got {self.workers}"
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"setting port must be 1..65535, got {self.port}")
