@@ -43,6 +43,16 @@ def test_a_time_without_a_zone_is_utc_wherever_it_is_read(tmp_path: Path) -> Non
     assert list(read_interactions(path).timestamps) == [1704189600.0, 1704153600.0]
 
 
+def test_a_byte_order_mark_is_skipped_and_other_encodings_are_named(tmp_path: Path) -> None:
+    marked = tmp_path / "excel.csv"
+    marked.write_bytes(b"\xef\xbb\xbfuser_id,item_id,timestamp\nu,a,1\n")
+    assert list(read_interactions(marked).item_ids) == ["a"]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("user_id,item_id,timestamp\nu,café,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.csv: not UTF-8 text \(byte 0xe9"):
+        read_interactions(latin)
+
+
 def test_tsv_and_jsonl_read_the_same_rows(tmp_path: Path) -> None:
     tsv = write(tmp_path, "log.tsv", "user_id\titem_id\ttimestamp\nu1\ti1\t1\nu1\ti2\t2\n")
     rows = [

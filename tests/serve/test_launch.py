@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from edgerec.errors import DataError
 from edgerec.serve import _launch
+from edgerec.serve._store import initialise
 
 
 def test_a_refused_batch_policy_keeps_the_default_with_a_warning(
@@ -68,3 +70,14 @@ def test_serve_refuses_a_port_another_server_listens_on(tmp_path: Path, artifact
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_catalog_may_start_with_a_byte_order_mark_but_must_be_utf8(tmp_path: Path) -> None:
+    database = tmp_path / "events.sqlite3"
+    initialise(database)
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_bytes(b"\xef\xbb\xbfitem_id,name,category\nsku-1,Mug,kitchen\n")
+    assert _launch.load_catalog(database, catalog) == 1
+    catalog.write_bytes("item_id,name,category\nsku-1,Café mug,kitchen\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"catalog\.csv: not UTF-8 text"):
+        _launch.load_catalog(database, catalog)

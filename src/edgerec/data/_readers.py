@@ -59,6 +59,11 @@ class Interactions:
         return len(self.user_ids)
 
 
+# UTF-8, a byte-order mark at the start skipped (spreadsheet exports write one, and it would
+# stick to the first column's name).
+TEXT_ENCODING = "utf-8-sig"
+
+
 def read_interactions(path: str | Path, format: str | None = None) -> Interactions:
     """Read an interaction log, choosing the reader from ``format`` or the file extension.
 
@@ -77,17 +82,23 @@ def read_interactions(path: str | Path, format: str | None = None) -> Interactio
         raise DataError("no such file", path=str(file))
     if file.stat().st_size == 0:
         raise DataError("the file is empty", path=str(file))
-    if fmt in ("csv", "tsv"):
-        return _from_rows(file, _csv_rows(file, "\t" if fmt == "tsv" else ","), "line")
-    if fmt == "jsonl":
-        return _from_rows(file, _jsonl_rows(file), "line")
-    if fmt == "parquet":
-        return _from_rows(file, _parquet_rows(file), "row")
-    return _read_sequences(file)
+    try:
+        if fmt in ("csv", "tsv"):
+            return _from_rows(file, _csv_rows(file, "\t" if fmt == "tsv" else ","), "line")
+        if fmt == "jsonl":
+            return _from_rows(file, _jsonl_rows(file), "line")
+        if fmt == "parquet":
+            return _from_rows(file, _parquet_rows(file), "row")
+        return _read_sequences(file)
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start : exc.start + 1].hex()
+        raise DataError(
+            f"not UTF-8 text (byte 0x{byte}: {exc.reason}); save it as UTF-8", path=str(file)
+        ) from None
 
 
 def _csv_rows(file: Path, delimiter: str) -> Iterator[tuple[int, Mapping[str, object]]]:
-    with file.open(newline="", encoding="utf-8") as handle:
+    with file.open(newline="", encoding=TEXT_ENCODING) as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
         header = reader.fieldnames or []
         _check_header(file, [name.strip() for name in header], line=1)
@@ -97,7 +108,7 @@ def _csv_rows(file: Path, delimiter: str) -> Iterator[tuple[int, Mapping[str, ob
 
 
 def _jsonl_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
-    with file.open(encoding="utf-8") as handle:
+    with file.open(encoding=TEXT_ENCODING) as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -227,7 +238,7 @@ def _read_sequences(file: Path) -> Interactions:
     users: list[str] = []
     items: list[str] = []
     times: list[float] = []
-    with file.open(encoding="utf-8") as handle:
+    with file.open(encoding=TEXT_ENCODING) as handle:
         for number, text in enumerate(handle, start=1):
             fields = text.split()
             if not fields:

@@ -97,8 +97,24 @@ def use_batch_scheduling() -> bool:
 
 def load_catalog(database: Path, path: Path) -> int:
     """Upsert item_id,name,category rows into the store; names the line of a bad row."""
+    try:
+        rows = _catalog_rows(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"not UTF-8 text ({exc.reason}); save it as UTF-8", path=str(path)
+        ) from None
+    writer = EventWriter(database)
+    try:
+        writer.upsert_items(rows)
+    finally:
+        writer.close()
+    return len(rows)
+
+
+def _catalog_rows(path: Path) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
-    with path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig: a spreadsheet's byte-order mark would stick to the first column's name.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = {"item_id", "name", "category"} - set(reader.fieldnames or [])
         if missing:
@@ -111,18 +127,11 @@ def load_catalog(database: Path, path: Path) -> int:
                     "empty item_id, name or category", path=str(path), line=reader.line_num
                 )
             rows.append((row["item_id"], row["name"], row["category"]))
-    writer = EventWriter(database)
-    try:
-        writer.upsert_items(rows)
-    finally:
-        writer.close()
-    return len(rows)
+    return rows
 
 
 def seed_demo_events(database: Path, events: Path) -> None:
     """Give the demo shoppers their generated history, once (when the store has no events)."""
-    import sqlite3
-
     with sqlite3.connect(database) as connection:
         if connection.execute("SELECT 1 FROM events LIMIT 1").fetchone():
             return
