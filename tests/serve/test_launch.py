@@ -26,11 +26,13 @@ def test_a_refused_batch_policy_keeps_the_default_with_a_warning(
     assert "keeping the default policy" in caplog.text
 
 
-def serve(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """`edgerec serve` on a free port; a timeout here means it started instead of refusing."""
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
+def serve(*arguments: str, port: int | None = None) -> subprocess.CompletedProcess[str]:
+    """`edgerec serve` (on a free port unless told); a timeout here means it started instead
+    of refusing."""
+    if port is None:
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
     command = [sys.executable, "-m", "edgerec.cli", "serve", "--port", str(port), *arguments]
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
@@ -64,9 +66,7 @@ def test_serve_refuses_a_port_another_server_listens_on(tmp_path: Path, artifact
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        command = [sys.executable, "-m", "edgerec.cli", "serve", "--artifact", str(artifact)]
-        command += ["--port", str(port), "--state-dir", str(tmp_path / "state")]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        result = serve("--artifact", str(artifact), "--state-dir", str(tmp_path), port=port)
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -13,7 +13,6 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from edgerec.artifact import read_manifest
 from edgerec.errors import ConfigError, DataError
 from edgerec.logs import configure_json
 from edgerec.serve._metrics import METRICS_DIR_ENV
@@ -35,6 +34,8 @@ def launch(
     if settings.batch_scheduling:
         use_batch_scheduling()
     if settings.artifact is not None:
+        from edgerec.artifact import read_manifest  # with the collector off, as every import
+
         # Here, not in a worker that granian would start and lose: one line saying what is
         # wrong with it. The digests are verified by each worker as it loads the arrays.
         read_manifest(settings.artifact)
