@@ -8,6 +8,7 @@ import gc
 import json
 import logging
 import shutil
+import sqlite3
 import urllib.parse
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from edgerec.artifact import artifact_digest, read_manifest
 from edgerec.data import SequenceData
 from edgerec.errors import ArtifactError
-from edgerec.serve import App, Settings
+from edgerec.serve import App, Settings, _store
 from edgerec.train import train_model
 from tests.serve.conftest import TOKEN
 
@@ -128,6 +129,27 @@ async def test_similar_items(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/items/sku-1/similar?k=4")).json()
     assert len(body["items"]) == 4 and "sku-1" not in [i["item_id"] for i in body["items"]]
     assert_error(await client.get("/v1/items/nope/similar"), 404, "unknown_item")
+
+
+async def test_events_the_store_cannot_take_get_a_503_and_are_not_half_kept(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_store, "BUSY_TIMEOUT_S", 0.05)  # read as the writer first connects
+    app = App(settings)
+    app.startup()
+    batch = {"events": [{"user_id": "gil", "item_id": "sku-1"}, {"user_id": "gil", "item_id": "x"}]}
+    holder = sqlite3.connect(settings.state_dir / "events.sqlite3", isolation_level=None)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        holder.execute("BEGIN EXCLUSIVE")  # another writer holds the store
+        refused = await http.post("/v1/events", json=batch)
+        holder.execute("ROLLBACK")
+        assert_error(refused, 503, "store_unavailable")
+        assert refused.headers["retry-after"] == "1"
+        assert app.reader.recent("gil", 10)[0] == []
+        assert (await http.post("/v1/events", json=batch)).json()["accepted"] == 2
+    holder.close()
+    assert app.reader.recent("gil", 10)[0] == ["sku-1", "x"]
 
 
 async def test_unknown_items_in_events_are_accepted_and_kept(

@@ -392,7 +392,16 @@ class App:
         engine = self._ready_engine()
         request = parse_json_object(await read_body(scope, receive, self.settings.max_body_bytes))
         events = parse_events(request, self.settings.max_events_per_batch)
-        written = await asyncio.wrap_future(self.writer.append(events))
+        try:
+            written = await asyncio.wrap_future(self.writer.append(events))
+        except sqlite3.Error as exc:  # locked past the busy timeout, disk full, I/O error
+            logger.warning("event write failed, %d event(s) refused: %s", len(events), exc)
+            raise HTTPError(
+                503,
+                "store_unavailable",
+                "event store did not take the events (none were stored), retry shortly",
+                _RETRY_AFTER,
+            ) from None
         self.histories.wrote()
         metrics.EVENTS.inc(written)
         unknown = sorted({e.item_id for e in events if e.item_id not in engine.vocab})

@@ -8,6 +8,7 @@ worker A reaches worker B's next recommendation.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -49,12 +50,16 @@ class Event:
     timestamp: float
 
 
+# How long a statement waits for another connection's lock before it fails.
+BUSY_TIMEOUT_S = 5.0
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rwc"
     connection = sqlite3.connect(
-        uri, uri=True, check_same_thread=False, timeout=5.0, isolation_level=None
+        uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_S, isolation_level=None
     )
-    connection.execute("PRAGMA busy_timeout = 5000")
+    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     return connection
 
 
@@ -97,7 +102,11 @@ class EventWriter:
             )
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk, say): then there is nothing to
+            # roll back, and the error to report is the first one.
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
             raise
         return len(events)
 
