@@ -290,6 +290,31 @@ async def test_admin_needs_the_token_and_never_logs_it(
     assert TOKEN not in caplog.text
 
 
+async def test_the_bearer_scheme_is_case_insensitive(client: httpx.AsyncClient) -> None:
+    for scheme in ("bearer", "BEARER"):
+        flushed = await client.post(
+            "/v1/admin/cache/flush", headers={"Authorization": f"{scheme} {TOKEN}"}
+        )
+        assert flushed.status_code == 200, flushed.text
+    basic = await client.post("/v1/admin/cache/flush", headers={"Authorization": f"Basic {TOKEN}"})
+    assert_error(basic, 401, "unauthorized")
+
+
+async def test_a_flush_with_redis_down_says_so_and_still_flushes_the_worker(
+    settings: Settings,
+) -> None:
+    app = App(dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0"))  # nobody there
+    app.startup()
+    app.local.set("some-key", b"{}")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        response = await http.post(
+            "/v1/admin/cache/flush", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    assert_error(response, 503, "redis_unavailable")
+    assert app.local.get("some-key") is None
+
+
 async def test_corrupt_artifact_is_refused_and_old_one_keeps_serving(
     client: httpx.AsyncClient, app: App, artifact: Path
 ) -> None:

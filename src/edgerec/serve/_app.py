@@ -20,7 +20,13 @@ from edgerec.errors import ArtifactError
 from edgerec.serve import _metrics as metrics
 from edgerec.serve._answer import MODEL, Answer
 from edgerec.serve._batch import Coalescer
-from edgerec.serve._cache import Cache, NullCache, ProcessCache, RedisCache
+from edgerec.serve._cache import (
+    Cache,
+    CacheUnavailable,
+    NullCache,
+    ProcessCache,
+    RedisCache,
+)
 from edgerec.serve._engine import Engine, Query
 from edgerec.serve._history import HistoryCache
 from edgerec.serve._http import (
@@ -425,9 +431,20 @@ class App:
         self.histories.clear()
         if self.engine is not None:
             self.engine.forget_shoppers()
-        deleted = (
-            await asyncio.to_thread(self.cache.flush) if isinstance(self.cache, RedisCache) else 0
-        )
+        try:
+            deleted = (
+                await asyncio.to_thread(self.cache.flush)
+                if isinstance(self.cache, RedisCache)
+                else 0
+            )
+        except CacheUnavailable as exc:
+            raise HTTPError(
+                503,
+                "redis_unavailable",
+                f"this worker's caches are flushed, Redis's are not ({exc}); its entries expire"
+                f" within {self.settings.cache_ttl_s} s, or retry",
+                _RETRY_AFTER,
+            ) from None
         return 200, orjson.dumps({"ok": True, "redis_keys_deleted": deleted})
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -442,9 +459,11 @@ class App:
         token = self.settings.admin_token
         if token is None:
             raise HTTPError(403, "admin_disabled", "admin endpoints need an admin_token setting")
-        given = header(scope, b"authorization") or b""
-        expected = b"Bearer " + token.reveal().encode()
-        if not hmac.compare_digest(given, expected):
+        scheme, _, given = (header(scope, b"authorization") or b"").partition(b" ")
+        # The scheme's name is case-insensitive (RFC 9110, 11.1); the token is compared in
+        # constant time.
+        right = hmac.compare_digest(given.strip(), token.reveal().encode())
+        if scheme.lower() != b"bearer" or not right:
             raise HTTPError(
                 401,
                 "unauthorized",

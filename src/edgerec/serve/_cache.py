@@ -18,6 +18,10 @@ from edgerec.serve import _metrics as metrics
 logger = logging.getLogger(__name__)
 
 
+class CacheUnavailable(Exception):
+    """The shared cache did not answer an operation that must not pass for a miss."""
+
+
 class Cache(Protocol):
     def get(self, key: str) -> bytes | None: ...
 
@@ -112,10 +116,15 @@ class RedisCache:
             self._failed(exc)
 
     def flush(self) -> int:
-        """Delete this service's keys; returns how many."""
+        """Delete this service's keys; returns how many. Raises `CacheUnavailable` when Redis
+        does not answer (its entries then expire with their TTL)."""
         deleted = 0
-        for key in self._client.scan_iter(match=self._prefix + "*", count=1000):
-            deleted += int(self._client.delete(key))
+        try:
+            for key in self._client.scan_iter(match=self._prefix + "*", count=1000):
+                deleted += int(self._client.delete(key))
+        except Exception as exc:  # the client's errors, timeouts and refused connections
+            self._failed(exc)
+            raise CacheUnavailable(f"{type(exc).__name__} after {deleted} key(s)") from None
         return deleted
 
     def healthy(self) -> bool:
