@@ -290,6 +290,29 @@ async def test_admin_needs_the_token_and_never_logs_it(
     assert TOKEN not in caplog.text
 
 
+async def test_a_flush_reaches_every_worker_of_the_node(
+    settings: Settings, app: App, client: httpx.AsyncClient
+) -> None:
+    other = App(settings)  # a second worker on the same store
+    other.startup()
+    transport = httpx.ASGITransport(app=other)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as second:
+        await client.post("/v1/events", json={"events": [{"user_id": "hana", "item_id": "sku-7"}]})
+        for worker in (client, second):  # both keep her history and cache her answer
+            answer = (await worker.get("/v1/users/hana/recommendations")).json()
+            assert answer["source"] == "model"
+        with sqlite3.connect(settings.state_dir / "events.sqlite3") as store:
+            store.execute("DELETE FROM events WHERE user_id = 'hana'")  # by hand
+        flushed = await client.post(
+            "/v1/admin/cache/flush", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert flushed.status_code == 200, flushed.text
+        await asyncio.sleep(0.01)  # a worker looks at the store at most once a millisecond
+        for worker in (client, second):
+            answer = (await worker.get("/v1/users/hana/recommendations")).json()
+            assert answer["source"] == "popular"
+
+
 async def test_the_bearer_scheme_is_case_insensitive(client: httpx.AsyncClient) -> None:
     for scheme in ("bearer", "BEARER"):
         flushed = await client.post(

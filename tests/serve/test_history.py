@@ -103,3 +103,24 @@ def test_the_cache_holds_at_most_its_users_and_zero_turns_it_off(
     cache.clear()
     assert not cache._entries
     agrees(cache, reader, "bob", 5)
+
+
+@pytest.mark.parametrize("users", [10, 0])
+def test_a_flush_committed_anywhere_empties_the_cache_and_tells_the_worker(
+    store: tuple[HistoryReader, EventWriter], users: int
+) -> None:
+    reader, writer = store
+    click(writer, ("ann", "a"))
+    flushes: list[int] = []
+    cache = HistoryCache(
+        reader, limit=3, users=users, interval_s=0.0, on_flush=lambda: flushes.append(1)
+    )
+    cache.recent("ann")
+    click(writer, ("bob", "b"))
+    cache.recent("ann")
+    assert flushes == []  # new events are not a flush
+    writer.record_flush().result()  # through another connection, as another worker's
+    cache.recent("ann")
+    assert flushes == [1]
+    cache.recent("ann")
+    assert flushes == [1]  # once per flush

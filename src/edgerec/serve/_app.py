@@ -113,7 +113,7 @@ class App:
         self.writer = EventWriter(db)
         self.reader = HistoryReader(db)
         self.histories = HistoryCache(
-            self.reader, settings.history_len, settings.history_cache_users
+            self.reader, settings.history_len, settings.history_cache_users, on_flush=self._forget
         )
         self.watcher = ArtifactWatcher(settings.artifact)
         self._install(self._build(settings.artifact))
@@ -427,10 +427,19 @@ class App:
         self, scope: Scope, receive: Receive, p: dict[str, str]
     ) -> tuple[int, bytes]:
         self._authorise(scope)
-        self.local.clear()
+        try:
+            # For every worker on the node: each sees the commit as it sees new events.
+            await asyncio.wrap_future(self.writer.record_flush())
+        except sqlite3.Error as exc:
+            logger.warning("cache flush not recorded: %s", exc)
+            raise HTTPError(
+                503,
+                "store_unavailable",
+                "event store did not record the flush, retry shortly",
+                _RETRY_AFTER,
+            ) from None
         self.histories.clear()
-        if self.engine is not None:
-            self.engine.forget_shoppers()
+        self._forget()
         try:
             deleted = (
                 await asyncio.to_thread(self.cache.flush)
@@ -441,11 +450,17 @@ class App:
             raise HTTPError(
                 503,
                 "redis_unavailable",
-                f"this worker's caches are flushed, Redis's are not ({exc}); its entries expire"
+                f"the workers' caches are flushed, Redis's are not ({exc}); its entries expire"
                 f" within {self.settings.cache_ttl_s} s, or retry",
                 _RETRY_AFTER,
             ) from None
         return 200, orjson.dumps({"ok": True, "redis_keys_deleted": deleted})
+
+    def _forget(self) -> None:
+        """Drop what this worker derived from histories: cached answers, resolved histories."""
+        self.local.clear()
+        if self.engine is not None:
+            self.engine.forget_shoppers()
 
     # ---- helpers ---------------------------------------------------------------------------
     async def _recommend(self, engine: Engine, query: Query) -> Answer:

@@ -9,7 +9,8 @@ appended to the users they belong to. A worker checks for changes at most once p
 within that interval (1 ms by default; the service promises 100 ms).
 
 Events are never deleted by the service. Deleting some by hand needs a cache flush
-(``POST /v1/admin/cache/flush``) or a restart to reach the workers.
+(``POST /v1/admin/cache/flush``) or a restart to reach the workers. A flush is a row of the
+store's ``flushes`` table: each worker sees its commit as it sees new events, and forgets.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from edgerec.serve._store import HistoryReader
 
@@ -33,9 +34,18 @@ class HistoryCache:
     """
 
     def __init__(
-        self, reader: HistoryReader, limit: int, users: int, interval_s: float = 0.001
+        self,
+        reader: HistoryReader,
+        limit: int,
+        users: int,
+        interval_s: float = 0.001,
+        on_flush: Callable[[], None] | None = None,
     ) -> None:
+        """``on_flush``: called when a flush is committed (by any worker), after this cache
+        forgot its histories, for the worker to forget what it derived from them."""
         self._reader = reader
+        self._on_flush = on_flush
+        self._flushed = 0  # id of the last flush seen
         self._limit = limit
         self._users = users
         self._interval_s = interval_s
@@ -48,9 +58,9 @@ class HistoryCache:
 
     def recent(self, user_id: str) -> tuple[Sequence[str], int]:
         """(item ids oldest first, id of the newest event or 0), as `HistoryReader.recent`."""
+        self._follow()  # without kept histories too: a flush must still reach the worker
         if self._users == 0:
             return self._reader.recent(user_id, self._limit)
-        self._follow()
         entry = self._entries.get(user_id)
         if entry is not None:
             self._entries.move_to_end(user_id)
@@ -79,11 +89,20 @@ class HistoryCache:
         if self._cursor is None:
             # Start from the store as it is now: entries are read after this point.
             self._cursor, self._version = self._reader.last_event_id(), version
+            self._flushed = self._reader.last_flush_id()
             return
         if version == self._version:
             return
         # Read after the version: every commit it counts is in these rows.
-        rows = self._reader.events_after(self._cursor, _TAIL_ROWS + 1)
+        flushed = self._reader.last_flush_id()
+        if flushed != self._flushed:
+            self._entries.clear()
+            self._cursor, self._flushed = self._reader.last_event_id(), flushed
+            if self._on_flush is not None:
+                self._on_flush()
+            self._version = version
+            return
+        rows = self._reader.events_after(self._cursor, _TAIL_ROWS + 1) if self._users else []
         if len(rows) > _TAIL_ROWS:
             self._entries.clear()
             self._cursor = self._reader.last_event_id()

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS items (
     name TEXT NOT NULL,
     category TEXT NOT NULL
 );
+-- One row per admin cache flush: every worker on the node sees the commit and forgets what
+-- it cached (the flush request reached only one of them).
+CREATE TABLE IF NOT EXISTS flushes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL
+);
 """
 RECENT = "SELECT item_id, id FROM events WHERE user_id = ? ORDER BY id DESC LIMIT ?"
 # Readers give up rather than stall a request behind a long query (datasette's sqlite_timelimit).
@@ -113,6 +119,14 @@ class EventWriter:
     def append(self, events: Sequence[Event]) -> Future[int]:
         return self._executor.submit(self._write, events)
 
+    def record_flush(self) -> Future[None]:
+        """Commit a flush for every worker to see (`HistoryReader.last_flush_id`)."""
+
+        def write() -> None:
+            self._open().execute("INSERT INTO flushes (at) VALUES (?)", (time.time(),))
+
+        return self._executor.submit(write)
+
     def upsert_items(self, rows: Iterable[tuple[str, str, str]]) -> None:
         def write() -> None:
             connection = self._open()
@@ -180,6 +194,10 @@ class HistoryReader:
 
     def last_event_id(self) -> int:
         row = self._connection(_READ_BUDGET_S).execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def last_flush_id(self) -> int:
+        row = self._connection(_READ_BUDGET_S).execute("SELECT max(id) FROM flushes").fetchone()
         return int(row[0] or 0)
 
     def events_after(self, event_id: int, limit: int) -> list[tuple[int, str, str]]:
