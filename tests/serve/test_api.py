@@ -313,6 +313,22 @@ async def test_a_flush_reaches_every_worker_of_the_node(
             assert answer["source"] == "popular"
 
 
+async def test_an_admin_reload_reaches_every_worker_of_the_node(
+    settings: Settings, app: App, client: httpx.AsyncClient, artifact: Path, planted: SequenceData
+) -> None:
+    assert settings.reload_interval_s == 0  # no worker watches the files: only the admin route
+    other = App(settings)  # a second worker on the same store
+    other.startup()
+    assert app.engine is not None and other.engine is not None
+    before = other.engine.version
+    train_model(planted, "transitions", artifact, progress=False)  # a new version, in place
+    reloaded = await client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    version = reloaded.json()["version"]
+    assert version != before and app.engine.version == version
+    await other._follow_reloads()  # what its background task runs every 0.1 s
+    assert other.engine.version == version
+
+
 async def test_the_bearer_scheme_is_case_insensitive(client: httpx.AsyncClient) -> None:
     for scheme in ("bearer", "BEARER"):
         flushed = await client.post(

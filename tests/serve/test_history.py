@@ -119,7 +119,7 @@ def test_a_flush_committed_anywhere_empties_the_cache_and_tells_the_worker(
     click(writer, ("bob", "b"))
     cache.recent("ann")
     assert flushes == []  # new events are not a flush
-    writer.record_flush().result()  # through another connection, as another worker's
+    writer.record_action("flush").result()  # through another connection, as another worker's
     cache.recent("ann")
     assert flushes == [1]
     cache.recent("ann")

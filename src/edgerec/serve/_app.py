@@ -65,6 +65,8 @@ _LAG_PROBE_S = 0.005
 # machine: on a KVM guest (2026-11-28) an asyncio timer's took 68-135 us of CPU, and an idle
 # worker probing every 5 ms spent 2.3% of its core doing nothing else.
 _IDLE_PROBE_S = 0.1
+# How often a worker looks for an admin reload another worker of the node took (in the store).
+_ACTION_CHECK_S = 0.1
 SESSION_FIELDS = {"items", "k", "exclude", "category", "candidates"}
 _RETRY_AFTER = [(b"retry-after", b"1")]
 # Distinct valid query strings of the user route remembered, parsed (then the table restarts).
@@ -84,6 +86,7 @@ class App:
         self.cache: Cache = NullCache()
         self.local = ProcessCache(settings.process_cache_size)
         self._batcher: tuple[Engine, Coalescer[Query, Answer]] | None = None
+        self._reloads_seen = 0  # id of the node's latest admin reload this worker followed
         self.overloaded = False
         self.inflight = 0
         self.requests = 0  # HTTP requests received, for the lag probe's pace
@@ -118,6 +121,7 @@ class App:
         self.watcher = ArtifactWatcher(settings.artifact)
         self._install(self._build(settings.artifact))
         self.watcher.mark_current()
+        self._reloads_seen = self.reader.last_action_id("reload")
         if settings.redis_url:
             self.cache = RedisCache(
                 settings.redis_url, settings.redis_timeout_ms, settings.cache_ttl_s
@@ -170,7 +174,7 @@ class App:
         sampler = metrics.ProcessSampler()
         last = time.monotonic()
         next_check = last + self.settings.reload_interval_s
-        next_age = last
+        next_age = next_action = last
         lag = 0.0
         pause, seen = _LAG_PROBE_S, self.requests
         while True:
@@ -191,11 +195,25 @@ class App:
                 metrics.INFLIGHT.set(self.inflight)
                 sampler.sample()
                 metrics.publish()
+            if now >= next_action:
+                next_action = now + _ACTION_CHECK_S
+                await self._follow_reloads()
             if self.settings.reload_interval_s and now >= next_check:
                 next_check = now + self.settings.reload_interval_s
                 if self.watcher.changed():
                     with contextlib.suppress(ArtifactError):
                         await self.reload()
+
+    async def _follow_reloads(self) -> None:
+        """Reload when another worker of the node took an admin reload (a row of the store)."""
+        try:
+            latest = self.reader.last_action_id("reload")
+        except sqlite3.Error:
+            return  # busy or over its budget: the next check looks again
+        if latest != self._reloads_seen:
+            self._reloads_seen = latest
+            with contextlib.suppress(ArtifactError):
+                await self.reload()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -421,6 +439,19 @@ class App:
             version = await self.reload()
         except ArtifactError as exc:
             raise HTTPError(409, "artifact_refused", str(exc)) from None
+        try:
+            # The node's other workers follow (`_follow_reloads`); this one has reloaded.
+            recorded = await asyncio.wrap_future(self.writer.record_action("reload"))
+            self._reloads_seen = max(self._reloads_seen, recorded)
+        except sqlite3.Error as exc:
+            logger.warning("reload not recorded for the other workers: %s", exc)
+            raise HTTPError(
+                503,
+                "store_unavailable",
+                f"this worker serves {version}; the event store did not record the reload for"
+                " the others (they follow the artifact by watching it), retry shortly",
+                _RETRY_AFTER,
+            ) from None
         return 200, orjson.dumps({"ok": True, "version": version})
 
     async def _admin_flush(
@@ -429,7 +460,7 @@ class App:
         self._authorise(scope)
         try:
             # For every worker on the node: each sees the commit as it sees new events.
-            await asyncio.wrap_future(self.writer.record_flush())
+            await asyncio.wrap_future(self.writer.record_action("flush"))
         except sqlite3.Error as exc:
             logger.warning("cache flush not recorded: %s", exc)
             raise HTTPError(

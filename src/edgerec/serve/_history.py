@@ -10,7 +10,7 @@ within that interval (1 ms by default; the service promises 100 ms).
 
 Events are never deleted by the service. Deleting some by hand needs a cache flush
 (``POST /v1/admin/cache/flush``) or a restart to reach the workers. A flush is a row of the
-store's ``flushes`` table: each worker sees its commit as it sees new events, and forgets.
+store's ``admin_actions``: each worker sees its commit as it sees new events, and forgets.
 """
 
 from __future__ import annotations
@@ -89,12 +89,12 @@ class HistoryCache:
         if self._cursor is None:
             # Start from the store as it is now: entries are read after this point.
             self._cursor, self._version = self._reader.last_event_id(), version
-            self._flushed = self._reader.last_flush_id()
+            self._flushed = self._reader.last_action_id("flush")
             return
         if version == self._version:
             return
         # Read after the version: every commit it counts is in these rows.
-        flushed = self._reader.last_flush_id()
+        flushed = self._reader.last_action_id("flush")
         if flushed != self._flushed:
             self._entries.clear()
             self._cursor, self._flushed = self._reader.last_event_id(), flushed

@@ -36,10 +36,11 @@ CREATE TABLE IF NOT EXISTS items (
     name TEXT NOT NULL,
     category TEXT NOT NULL
 );
--- One row per admin cache flush: every worker on the node sees the commit and forgets what
--- it cached (the flush request reached only one of them).
-CREATE TABLE IF NOT EXISTS flushes (
+-- One row per admin action ('flush', 'reload'): the request reached one worker; the others
+-- of the node see the commit and follow.
+CREATE TABLE IF NOT EXISTS admin_actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    action TEXT NOT NULL,
     at REAL NOT NULL
 );
 """
@@ -119,11 +120,15 @@ class EventWriter:
     def append(self, events: Sequence[Event]) -> Future[int]:
         return self._executor.submit(self._write, events)
 
-    def record_flush(self) -> Future[None]:
-        """Commit a flush for every worker to see (`HistoryReader.last_flush_id`)."""
+    def record_action(self, action: str) -> Future[int]:
+        """Commit an admin action for every worker to see (`HistoryReader.last_action_id`);
+        the future holds its id."""
 
-        def write() -> None:
-            self._open().execute("INSERT INTO flushes (at) VALUES (?)", (time.time(),))
+        def write() -> int:
+            cursor = self._open().execute(
+                "INSERT INTO admin_actions (action, at) VALUES (?, ?)", (action, time.time())
+            )
+            return int(cursor.lastrowid or 0)
 
         return self._executor.submit(write)
 
@@ -196,8 +201,13 @@ class HistoryReader:
         row = self._connection(_READ_BUDGET_S).execute("SELECT max(id) FROM events").fetchone()
         return int(row[0] or 0)
 
-    def last_flush_id(self) -> int:
-        row = self._connection(_READ_BUDGET_S).execute("SELECT max(id) FROM flushes").fetchone()
+    def last_action_id(self, action: str) -> int:
+        """Id of the latest admin ``action`` recorded, 0 if none."""
+        row = (
+            self._connection(_READ_BUDGET_S)
+            .execute("SELECT max(id) FROM admin_actions WHERE action = ?", (action,))
+            .fetchone()
+        )
         return int(row[0] or 0)
 
     def events_after(self, event_id: int, limit: int) -> list[tuple[int, str, str]]:
