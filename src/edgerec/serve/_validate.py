@@ -136,7 +136,7 @@ def _timestamp(value: Any, field: str) -> float:
         return time.time()
     if isinstance(value, str):
         try:
-            return iso_seconds(value)  # written out, a date says what it means
+            return iso_seconds(value)  # a written-out date is never milliseconds in disguise
         except ValueError:
             pass
     elif isinstance(value, int | float) and not isinstance(value, bool):
