@@ -81,3 +81,5 @@ def test_a_catalog_may_start_with_a_byte_order_mark_but_must_be_utf8(tmp_path: P
     catalog.write_bytes("item_id,name,category\nsku-1,Café mug,kitchen\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"catalog\.csv: not UTF-8 text"):
         _launch.load_catalog(database, catalog)
+    with pytest.raises(DataError, match=r"missing\.csv: cannot read the catalog: No such file"):
+        _launch.load_catalog(database, tmp_path / "missing.csv")

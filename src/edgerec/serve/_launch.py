@@ -104,6 +104,8 @@ def load_catalog(database: Path, path: Path) -> int:
         raise DataError(
             f"not UTF-8 text ({exc.reason}); save it as UTF-8", path=str(path)
         ) from None
+    except OSError as exc:  # missing, unreadable, a directory
+        raise DataError(f"cannot read the catalog: {exc.strerror or exc}", path=str(path)) from None
     writer = EventWriter(database)
     try:
         writer.upsert_items(rows)
