@@ -65,6 +65,15 @@ def test_bad_settings_fail_clearly(
         load_settings(None, config, env)
 
 
+def test_an_unreadable_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_settings(None, None, {"EDGEREC_CONFIG": str(tmp_path)})  # a directory
+    binary = tmp_path / "edge.toml"
+    binary.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"edge\.toml: not UTF-8 text"):
+        load_settings(None, binary, {})
+
+
 @pytest.mark.parametrize(("text", "expected"), [("false", False), ("0", False), ("Yes", True)])
 def test_boolean_settings_from_the_environment(text: str, expected: bool) -> None:
     settings = load_settings(environ={"EDGEREC_BATCH_SCHEDULING": text})

@@ -175,6 +175,10 @@ def load_settings(
             raw.update(tomllib.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
+        except OSError as exc:  # a directory, unreadable
+            raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML ({exc})") from None
     known = {item.name: item for item in fields(Settings)}
