@@ -68,6 +68,18 @@ def test_bad_data_exits_1_with_location_and_writes_nothing(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
+def test_an_unwritable_out_exits_1_before_training(tmp_path: Path, log_csv: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "artifact"  # its parent is a file
+    result = CliRunner().invoke(
+        main, ["train", str(log_csv), "--model", "sasrec", "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "cannot write an artifact there" in result.output and "Traceback" not in result.output
+    assert "epoch" not in result.output  # refused before training, not after
+
+
 def test_too_short_histories_exit_1(tmp_path: Path) -> None:
     short = tmp_path / "short.csv"
     short.write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\nv,i,1\n")

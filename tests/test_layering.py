@@ -41,6 +41,7 @@ def test_exported_members() -> None:
         "LoadedModel",
         "artifact_digest",
         "check_digest",
+        "check_output",
         "load_artifact",
         "quantize_int8",
         "read_manifest",

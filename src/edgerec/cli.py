@@ -119,6 +119,7 @@ def train(
     Hyper-parameters are chosen on the validation split; the test split is scored once at the
     end and recorded in the manifest.
     """
+    from edgerec.artifact import check_output
     from edgerec.data import build_sequences, read_interactions
     from edgerec.train import SASRecConfig, train_model
 
@@ -139,6 +140,7 @@ def train(
     )
     if model in ("sasrec", "hybrid"):
         _require_torch()
+    check_output(out)  # before the training it would waste
     sequences = build_sequences(read_interactions(data, fmt), seed=seed)
     outcome = train_model(
         sequences,

@@ -9,7 +9,7 @@ from edgerec.artifact._manifest import (
     read_manifest,
     verify_files,
 )
-from edgerec.artifact._save import quantize_int8, write_artifact
+from edgerec.artifact._save import check_output, quantize_int8, write_artifact
 
 __all__ = [
     "FORMAT_VERSION",
@@ -18,6 +18,7 @@ __all__ = [
     "LoadedModel",
     "artifact_digest",
     "check_digest",
+    "check_output",
     "load_artifact",
     "quantize_int8",
     "read_manifest",

@@ -25,6 +25,23 @@ def quantize_int8(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return quantized, scales
 
 
+def check_output(directory: Path) -> None:
+    """Raise ArtifactError now if an artifact could not be written to ``directory`` (before a
+    training run that would only fail at its end)."""
+    _staging(Path(directory)).rmdir()
+
+
+def _staging(directory: Path) -> Path:
+    """A new empty sibling of ``directory`` to build an artifact in (its parent created)."""
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as exc:
+        raise ArtifactError(
+            f"{directory}: cannot write an artifact there ({exc.strerror})"
+        ) from None
+
+
 def write_artifact(
     directory: Path,
     *,
@@ -49,8 +66,7 @@ def write_artifact(
         extras: writes unlisted companion files (plots) into the staging directory.
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    staging = _staging(directory)
     try:
         for name, array in _vocabulary_arrays(item_ids).items():
             np.save(staging / f"{name}.npy", array, allow_pickle=False)
