@@ -83,6 +83,8 @@ def test_configs_reject_bad_values() -> None:
         SASRecConfig(embedding_size=30, num_heads=4)
     with pytest.raises(ConfigError):
         TransitionConfig(decay=1.5)
+    with pytest.raises(ConfigError, match="threads must be >= 0"):
+        SASRecConfig(threads=-2)  # torch would fail only once training starts
     with pytest.raises(ConfigError):
         train_model(SequenceData([], [], None, ""), "svd", None)  # type: ignore[arg-type]
 

@@ -109,6 +109,8 @@ class SASRecConfig:
         _unit("attn_dropout", self.attn_dropout, closed=False)
         if self.learning_rate <= 0 or self.reg < 0 or self.max_minutes <= 0:
             raise ConfigError("learning_rate and max_minutes must be > 0, reg >= 0")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be >= 0 (0: torch's default), got {self.threads}")
 
 
 @dataclass(frozen=True)
