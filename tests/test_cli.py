@@ -100,6 +100,11 @@ def test_usage_error_exits_2() -> None:
     assert result.exit_code == 2
 
 
+def test_an_unknown_published_table_is_a_usage_error(log_csv: Path) -> None:
+    result = CliRunner().invoke(main, ["evaluate", str(log_csv), "--published", "Beuaty"])
+    assert result.exit_code == 2 and "known: Beauty, Toys" in result.output
+
+
 def test_train_exports_an_ann_index_from_the_size_asked(tmp_path: Path, log_csv: Path) -> None:
     pytest.importorskip("torch")
     out = tmp_path / "artifact"

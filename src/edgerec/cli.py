@@ -182,8 +182,15 @@ def evaluate(
 ) -> None:
     """Score baselines and artifacts on DATA under the papers' full-ranking protocol."""
     from edgerec.data import build_sequences, read_interactions
+    from edgerec.evaluate import PUBLISHED, published_rows
     from edgerec.evaluate._benchmark import benchmark_table
 
+    if published is not None and not published_rows(published):
+        # Asked for by name, an unknown table must not pass for "nothing published".
+        raise click.BadParameter(
+            f"no published rows for {published!r}; known: {', '.join(sorted(PUBLISHED))}",
+            param_hint="--published",
+        )
     sequences = build_sequences(read_interactions(data, fmt), seed=seed)
     click.echo(benchmark_table(sequences, artifacts, published or data.stem, split))
 
