@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -51,6 +52,23 @@ def test_a_byte_order_mark_is_skipped_and_other_encodings_are_named(tmp_path: Pa
     latin.write_bytes("user_id,item_id,timestamp\nu,café,1\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"latin.csv: not UTF-8 text \(byte 0xe9"):
         read_interactions(latin)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # DictReader fills the missing field with None: "unparsable timestamp None" before.
+        ("user_id,item_id,timestamp\nu,a,1\nu,b\n", "line 3, column timestamp: the row has fewer"),
+        # The last copy of a column would have been read, silently.
+        (
+            "user_id,item_id,timestamp,user_id\nu,a,1,x\n",
+            "line 1, column user_id: column(s) user_id",
+        ),
+    ],
+)
+def test_short_rows_and_doubled_columns_are_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_interactions(write(tmp_path, "log.csv", text))
 
 
 def test_tsv_and_jsonl_read_the_same_rows(tmp_path: Path) -> None:

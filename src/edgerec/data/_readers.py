@@ -20,6 +20,7 @@ from edgerec.data._time import iso_seconds, utc_seconds
 from edgerec.errors import DataError, MissingExtraError
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
+READ_COLUMNS = (*REQUIRED_COLUMNS, "event_type", "weight")
 OPTIONAL_COLUMNS = ("event_type", "weight")
 
 # Extensions mapped to reader names; `read_interactions(format=...)` overrides.
@@ -100,10 +101,18 @@ def read_interactions(path: str | Path, format: str | None = None) -> Interactio
 def _csv_rows(file: Path, delimiter: str) -> Iterator[tuple[int, Mapping[str, object]]]:
     with file.open(newline="", encoding=TEXT_ENCODING) as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
-        header = reader.fieldnames or []
-        _check_header(file, [name.strip() for name in header], line=1)
-        reader.fieldnames = [name.strip() for name in header]
+        names = [name.strip() for name in reader.fieldnames or []]
+        _check_header(file, names, line=1)
+        reader.fieldnames = names
         for row in reader:
+            if None in row.values():  # DictReader's filler for the fields a short row lacks
+                missing = next(name for name, value in row.items() if value is None)
+                raise DataError(
+                    f"the row has fewer fields than the header's {len(names)}",
+                    path=str(file),
+                    line=reader.line_num,
+                    column=missing,
+                )
             yield reader.line_num, row
 
 
@@ -145,6 +154,15 @@ def _check_header(file: Path, names: list[str], line: int | None) -> None:
             path=str(file),
             line=line,
             column=missing[0],
+        )
+    # Twice in the header, a column would be read from its last copy only, silently.
+    twice = sorted({name for name in names if name in READ_COLUMNS and names.count(name) > 1})
+    if twice:
+        raise DataError(
+            f"column(s) {', '.join(twice)} appear more than once in the header",
+            path=str(file),
+            line=line,
+            column=twice[0],
         )
 
 
