@@ -20,8 +20,8 @@ from edgerec.data._time import iso_seconds, utc_seconds
 from edgerec.errors import DataError, MissingExtraError
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
-READ_COLUMNS = (*REQUIRED_COLUMNS, "event_type", "weight")
 OPTIONAL_COLUMNS = ("event_type", "weight")
+READ_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 
 # Extensions mapped to reader names; `read_interactions(format=...)` overrides.
 _FORMAT_BY_SUFFIX = {
