@@ -148,22 +148,16 @@ def _parquet_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
 
 def _check_header(file: Path, names: list[str], line: int | None) -> None:
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
-    if missing:
-        raise DataError(
-            f"missing required column(s) {', '.join(missing)}; found {', '.join(names) or 'none'}",
-            path=str(file),
-            line=line,
-            column=missing[0],
-        )
     # Twice in the header, a column would be read from its last copy only, silently.
     twice = sorted({name for name in names if name in READ_COLUMNS and names.count(name) > 1})
-    if twice:
-        raise DataError(
-            f"column(s) {', '.join(twice)} appear more than once in the header",
-            path=str(file),
-            line=line,
-            column=twice[0],
-        )
+    if missing:
+        found = ", ".join(names) or "none"
+        message = f"missing required column(s) {', '.join(missing)}; found {found}"
+    elif twice:
+        message = f"column(s) {', '.join(twice)} appear more than once in the header"
+    else:
+        return
+    raise DataError(message, path=str(file), line=line, column=(missing or twice)[0])
 
 
 def _from_rows(
