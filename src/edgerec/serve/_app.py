@@ -67,7 +67,7 @@ _LAG_PROBE_S = 0.005
 _IDLE_PROBE_S = 0.1
 # How often a worker looks for an admin reload another worker of the node took (in the store).
 _ACTION_CHECK_S = 0.1
-SESSION_FIELDS = {"items", "k", "exclude", "category", "candidates"}
+SESSION_FIELDS = frozenset({"items", "k", "exclude", "category", "candidates"})
 _RETRY_AFTER = [(b"retry-after", b"1")]
 # Distinct valid query strings of the user route remembered, parsed (then the table restarts).
 _QUERY_STRINGS = 1024

@@ -115,9 +115,10 @@ def load_catalog(database: Path, path: Path) -> int:
 
 
 def _catalog_rows(path: Path) -> list[tuple[str, str, str]]:
+    from edgerec.data._readers import TEXT_ENCODING  # the interaction files' (a BOM skipped)
+
     rows: list[tuple[str, str, str]] = []
-    # utf-8-sig: a spreadsheet's byte-order mark would stick to the first column's name.
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with path.open(newline="", encoding=TEXT_ENCODING) as handle:
         reader = csv.DictReader(handle)
         missing = {"item_id", "name", "category"} - set(reader.fieldnames or [])
         if missing:

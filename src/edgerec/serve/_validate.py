@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes
 
@@ -13,6 +14,7 @@ from edgerec.serve._store import Event
 
 MAX_ID_LENGTH = 256
 MAX_LIST = 1000
+EVENTS_BODY_FIELDS = frozenset({"events"})
 EVENT_FIELDS = frozenset({"user_id", "item_id", "event_type", "timestamp"})
 _DAY = 86_400
 
@@ -95,7 +97,7 @@ def optional_text(value: Any, field: str) -> str | None:
 def parse_events(body: Mapping[str, Any], limit: int) -> list[Event]:
     # An unknown field is refused, not ignored: a misspelt "timestamp" would otherwise give
     # every event the time it arrived, silently.
-    known_fields(body, {"events"}, "body")
+    known_fields(body, EVENTS_BODY_FIELDS, "body")
     events = body.get("events")
     if not isinstance(events, list) or not events:
         raise HTTPError(422, "invalid_events", 'body must be {"events": [ ... ]} with 1+ events')
@@ -122,7 +124,7 @@ def _event(raw: Any, index: int) -> Event:
     )
 
 
-def known_fields(value: Mapping[str, Any], known: frozenset[str] | set[str], where: str) -> None:
+def known_fields(value: Mapping[str, Any], known: AbstractSet[str], where: str) -> None:
     """Refuse a field not in ``known`` (a 422 naming it) instead of ignoring it."""
     unknown = sorted(set(value) - known)
     if unknown:
