@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from edgerec.cli import main
 from tests.conftest import planted_interactions
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -127,3 +128,25 @@ def test_ann_min_items_must_be_positive_and_its_help_names_the_defaults() -> Non
     )
     defaults = f"default {SASREC_ANN_MIN_ITEMS:,} for sasrec, {HYBRID_ANN_MIN_ITEMS:,} for hybrid"
     assert defaults in shown
+
+
+def test_a_first_serve_says_it_is_building_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's training takes about a minute: its log line must reach the terminal."""
+    import logging
+
+    import edgerec.train
+
+    def stop_before_training(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("stopped before training")
+
+    monkeypatch.setattr(edgerec.train, "train_model", stop_before_training)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    result = CliRunner().invoke(
+        main, ["serve", "--state-dir", str(tmp_path), "--port", str(free_port())]
+    )
+    assert isinstance(result.exception, RuntimeError)
+    assert "first run: building the demo shop" in result.output

@@ -276,6 +276,11 @@ def serve(
     seed_events = None
     if settings.artifact is None:
         from edgerec.demo_model import ensure_demo
+        from edgerec.logs import configure_json
+
+        # The server's logging now, not in launch: a first run trains for about a minute, and
+        # saying so beats a silent terminal.
+        configure_json(settings.log_level)
 
         demo, catalog = ensure_demo(settings.state_dir / "demo")
         seed_events = demo.parent / "events.csv"

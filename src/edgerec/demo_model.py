@@ -32,7 +32,11 @@ def ensure_demo(directory: Path) -> tuple[Path, Path]:
         model = "hybrid"
     except ImportError:
         model = "transitions"
-    logger.info("building the demo shop model (%s) in %s", model, artifact)
+    logger.info(
+        "first run: building the demo shop and training its %s model in %s (about a minute)",
+        model,
+        artifact,
+    )
     data = build_sequences(read_interactions(events))
     config = SASRecConfig(epochs=20, max_minutes=1.0, patience=3, batch_size=256)
     train_model(data, model, artifact, sasrec=config, progress=False)
