@@ -227,6 +227,11 @@ async def test_unknown_items_in_events_are_accepted_and_kept(
         ("GET", "/v1/users/u/recommendations?k=101", None, 422, "invalid_k"),
         ("GET", "/v1/users/u/recommendations?k=ten", None, 422, "invalid_k"),
         ("GET", "/v1/users/u/recommendations?category=nope", None, 404, "unknown_category"),
+        # A misspelt parameter would otherwise be dropped: here, what to exclude.
+        ("GET", "/v1/users/u/recommendations?exlude=sku-1", None, 422, "unknown_parameter"),
+        ("GET", "/v1/items/sku-1/similar?k=2&category=a", None, 422, "unknown_parameter"),
+        ("POST", "/v1/recommendations?k=2", b'{"items": ["sku-1"]}', 422, "unknown_parameter"),
+        ("POST", "/v1/events?user_id=u", b'{"events": []}', 422, "unknown_parameter"),
         ("POST", "/v1/recommendations", b'{"category": "nope"}', 404, "unknown_category"),
         # Escapes that are not UTF-8 would turn into U+FFFD, two ids into one.
         ("GET", "/v1/users/%FF/recommendations", None, 400, "malformed_path"),

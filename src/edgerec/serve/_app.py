@@ -43,9 +43,12 @@ from edgerec.serve._openapi import openapi_document
 from edgerec.serve._settings import Settings
 from edgerec.serve._store import EventWriter, HistoryReader, initialise
 from edgerec.serve._validate import (
+    SIMILAR_QUERY,
+    USER_QUERY,
     id_list,
     identifier,
     known_fields,
+    no_query,
     optional_text,
     parse_events,
     parse_k,
@@ -375,6 +378,7 @@ class App:
         parsed = self._user_queries.get(raw)
         if parsed is None:
             query = query_params(raw)
+            known_fields(query, USER_QUERY, "query", "parameter")
             k = parse_k(_last(query, "k"), self.settings.default_k, self.settings.max_k)
             exclude = tuple(query_list(query, "exclude"))
             category = optional_text(_last(query, "category"), "category")
@@ -388,6 +392,7 @@ class App:
         self, scope: Scope, receive: Receive, p: dict[str, str]
     ) -> tuple[int, bytes]:
         engine = self._ready_engine()
+        no_query(scope.get("query_string", b""))
         request = parse_json_object(await read_body(scope, receive, self.settings.max_body_bytes))
         known_fields(request, SESSION_FIELDS, "body")
         items = id_list(request.get("items"), "items")
@@ -406,6 +411,7 @@ class App:
     ) -> tuple[int, bytes]:
         engine = self._ready_engine()
         query = query_params(scope.get("query_string", b""))
+        known_fields(query, SIMILAR_QUERY, "query", "parameter")
         k = parse_k(_last(query, "k"), self.settings.default_k, self.settings.max_k)
         ranked = engine.similar(identifier(p["item_id"], "item_id"), k)
         if ranked is None:
@@ -414,6 +420,7 @@ class App:
 
     async def _events(self, scope: Scope, receive: Receive, p: Params) -> Reply:
         engine = self._ready_engine()
+        no_query(scope.get("query_string", b""))
         request = parse_json_object(await read_body(scope, receive, self.settings.max_body_bytes))
         events = parse_events(request, self.settings.max_events_per_batch)
         try:

@@ -16,6 +16,10 @@ MAX_ID_LENGTH = 256
 MAX_LIST = 1000
 EVENTS_BODY_FIELDS = frozenset({"events"})
 EVENT_FIELDS = frozenset({"user_id", "item_id", "event_type", "timestamp"})
+# Query parameters, refused when unknown as body fields are: a misspelt "exclude" would
+# otherwise show the shopper what the caller meant to hide.
+USER_QUERY = frozenset({"k", "exclude", "category"})
+SIMILAR_QUERY = frozenset({"k"})
 _DAY = 86_400
 
 
@@ -124,13 +128,26 @@ def _event(raw: Any, index: int) -> Event:
     )
 
 
-def known_fields(value: Mapping[str, Any], known: AbstractSet[str], where: str) -> None:
-    """Refuse a field not in ``known`` (a 422 naming it) instead of ignoring it."""
+def known_fields(
+    value: Mapping[str, Any], known: AbstractSet[str], where: str, what: str = "field"
+) -> None:
+    """Refuse a field (or query ``what="parameter"``) not in ``known``: a 422 naming it and
+    the known ones, instead of ignoring it."""
     unknown = sorted(set(value) - known)
     if unknown:
         raise HTTPError(
-            422, "unknown_field", f"{where}: unknown field(s) {', '.join(map(repr, unknown))}"
+            422,
+            f"unknown_{what}",
+            f"{where}: unknown {what}(s) {', '.join(map(repr, unknown))}"
+            f" (known: {', '.join(sorted(known)) or 'none'})",
         )
+
+
+def no_query(raw: bytes) -> None:
+    """Refuse query parameters on a route that reads only its body: a ``k`` put in the URL of
+    a POST would otherwise be ignored."""
+    if raw:
+        known_fields(query_params(raw), frozenset(), "query", "parameter")
 
 
 def _timestamp(value: Any, field: str) -> float:
