@@ -216,6 +216,21 @@ async def test_unknown_items_in_events_are_accepted_and_kept(
             422,
             "invalid_field",
         ),
+        # A written-out time outside the range a number has: a typo of a year.
+        (
+            "POST",
+            "/v1/events",
+            b'{"events": [{"user_id": "u", "item_id": "a", "timestamp": "3026-01-01"}]}',
+            422,
+            "invalid_field",
+        ),
+        (
+            "POST",
+            "/v1/events",
+            b'{"events": [{"user_id": "u", "item_id": "a", "timestamp": "1900-01-01"}]}',
+            422,
+            "invalid_field",
+        ),
         (
             "POST",
             "/v1/events",
@@ -238,6 +253,7 @@ async def test_unknown_items_in_events_are_accepted_and_kept(
         ("GET", "/v1/users/u/recommendations?exclude=%FF", None, 400, "malformed_query"),
         ("POST", "/v1/recommendations", b'{"items": "sku-1"}', 422, "invalid_field"),
         ("POST", "/v1/recommendations", b'{"k": true}', 422, "invalid_k"),
+        ("POST", "/v1/recommendations", b'{"k": "5"}', 422, "invalid_k"),
         ("POST", "/v1/admin/reload", None, 401, "unauthorized"),
     ],
 )

@@ -45,6 +45,7 @@ from edgerec.serve._store import EventWriter, HistoryReader, initialise
 from edgerec.serve._validate import (
     SIMILAR_QUERY,
     USER_QUERY,
+    body_k,
     id_list,
     identifier,
     known_fields,
@@ -399,7 +400,7 @@ class App:
         candidates = request.get("candidates")
         query = Query(
             items,
-            parse_k(request.get("k"), self.settings.default_k, self.settings.max_k),
+            body_k(request.get("k"), self.settings.default_k, self.settings.max_k),
             id_list(request.get("exclude"), "exclude"),
             catalog_category(engine, optional_text(request.get("category"), "category")),
             None if candidates is None else id_list(candidates, "candidates"),
