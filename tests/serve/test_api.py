@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import gzip
 import json
 import logging
 import shutil
@@ -262,6 +263,26 @@ async def test_bad_input_gets_a_precise_4xx(
 ) -> None:
     response = await client.request(method, path, content=body)
     assert_error(response, status, code)
+
+
+async def test_gzip_bodies_are_read_within_the_size_limit(client: httpx.AsyncClient) -> None:
+    batch = json.dumps({"events": [{"user_id": "zed", "item_id": "sku-1"}]}).encode()
+    gzipped = {"content-encoding": "gzip"}
+    taken = await client.post("/v1/events", content=gzip.compress(batch), headers=gzipped)
+    assert taken.json()["accepted"] == 1
+    # 5,000 bytes unpacked from far fewer: over the test settings' 4,096-byte limit.
+    bomb = gzip.compress(b" " * 5000)
+    assert len(bomb) < 100
+    assert_error(
+        await client.post("/v1/events", content=bomb, headers=gzipped), 413, "body_too_large"
+    )
+    cut = gzip.compress(batch)[:-6]
+    assert_error(
+        await client.post("/v1/events", content=cut, headers=gzipped), 400, "malformed_body"
+    )
+    brotli = {"content-encoding": "br"}
+    refused = await client.post("/v1/recommendations", content=b"{}", headers=brotli)
+    assert_error(refused, 415, "unsupported_encoding")
 
 
 async def test_head_answers_as_get_without_the_body(client: httpx.AsyncClient) -> None:

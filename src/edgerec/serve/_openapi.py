@@ -17,7 +17,7 @@ _ERROR = {
     "description": "Error",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
-_ERRORS = {str(code): _ERROR for code in (400, 404, 405, 413, 422, 503)}
+_ERRORS = {str(code): _ERROR for code in (400, 404, 405, 413, 415, 422, 503)}
 
 
 def _ok(schema: str) -> dict[str, Any]:
