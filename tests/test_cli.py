@@ -150,3 +150,22 @@ def test_a_first_serve_says_it_is_building_the_demo(
     )
     assert isinstance(result.exception, RuntimeError)
     assert "first run: building the demo shop" in result.output
+
+
+def test_train_reads_the_event_store_the_service_writes(tmp_path: Path) -> None:
+    from edgerec.serve._store import Event, EventWriter, initialise
+
+    table = planted_interactions(users=80)
+    store = tmp_path / "state" / "events.sqlite3"
+    initialise(store)
+    writer = EventWriter(store)
+    rows = zip(table.user_ids, table.item_ids, table.timestamps, strict=True)
+    writer.append([Event(str(u), str(i), "view", float(t)) for u, i, t in rows]).result()
+    writer.close()
+    out = tmp_path / "artifact"
+    result = CliRunner().invoke(
+        main, ["train", str(store), "--model", "transitions", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["data"]["interactions"] == len(table)

@@ -41,9 +41,12 @@ _DATA = click.argument("data", type=click.Path(path_type=Path, dir_okay=False))
 _FORMAT = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "tsv", "parquet", "jsonl", "sequences"]),
+    type=click.Choice(["csv", "tsv", "parquet", "jsonl", "sequences", "sqlite"]),
     default=None,
-    help="Input format (default: from the file extension; .txt = sequences).",
+    help=(
+        "Input format (default: from the file extension; .txt = sequences; .sqlite3, .db ="
+        " the event store `edgerec serve` writes)."
+    ),
 )
 _SEED = click.option(
     "--seed", default=0, show_default=True, help="Seeds the id shuffle and the model."

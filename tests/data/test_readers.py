@@ -168,3 +168,45 @@ def test_fingerprint_is_independent_of_the_shuffle_seed(tmp_path: Path) -> None:
     b = build_sequences(read_interactions(path), seed=2)
     assert a.fingerprint == b.fingerprint
     assert a.vocab.ids != b.vocab.ids or len(a.vocab) < 3
+
+
+def test_the_services_event_store_is_read_in_commit_order(tmp_path: Path) -> None:
+    from edgerec.serve._store import Event, EventWriter, initialise
+
+    store = tmp_path / "events.sqlite3"
+    initialise(store)
+    writer = EventWriter(store)
+    writer.append(
+        [
+            Event("ann", "sku-2", "view", 1_700_000_100.0),
+            Event("ann", "sku-1", "purchase", 1_700_000_000.0),
+            Event("bob", "sku-2", "view", 1_700_000_000.0),
+        ]
+    ).result()
+    writer.close()
+    table = read_interactions(store)
+    assert list(table.user_ids) == ["ann", "ann", "bob"]
+    assert list(table.item_ids) == ["sku-2", "sku-1", "sku-2"]
+    assert list(table.event_types) == ["view", "purchase", "view"]
+    assert list(table.timestamps) == [1_700_000_100.0, 1_700_000_000.0, 1_700_000_000.0]
+    # Trained in time order, not commit order.
+    data = build_sequences(table)
+    ann = data.sequences[data.users.index("ann")]
+    assert list(data.vocab.external(ann)) == ["sku-1", "sku-2"]
+
+
+def test_a_file_that_is_not_an_event_store_is_named(tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(DataError, match="not an edgerec event store"):
+        read_interactions(other)
+    text = write(tmp_path, "notes.sqlite3", "just text\n")
+    with pytest.raises(DataError, match="not an edgerec event store"):
+        read_interactions(text)
+    from edgerec.serve._store import initialise
+
+    initialise(tmp_path / "empty.sqlite3")
+    with pytest.raises(DataError, match="the event store holds no events"):
+        read_interactions(tmp_path / "empty.sqlite3")

@@ -1,4 +1,5 @@
-"""Readers for interaction logs: CSV/TSV, Parquet, JSON Lines and one-line-per-user sequences.
+"""Readers for interaction logs: CSV/TSV, Parquet, JSON Lines, one-line-per-user sequences and
+the event store ``edgerec serve`` writes (SQLite), so a node's clicks train the next model.
 
 Every reader returns the same :class:`Interactions` table and reports bad input as a
 :class:`~edgerec.errors.DataError` naming the file, the line (or row) and the column.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,8 +34,14 @@ _FORMAT_BY_SUFFIX = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".txt": "sequences",
+    ".sqlite3": "sqlite",
+    ".sqlite": "sqlite",
+    ".db": "sqlite",
 }
-FORMATS = ("csv", "tsv", "parquet", "jsonl", "sequences")
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "sequences", "sqlite")
+# The service's store (`edgerec.serve._store`): its events in commit order, under the names
+# every reader gives its columns. A contract with serving, bound by a test, not an import.
+_STORE_EVENTS = "SELECT id, user_id, item_id, ts AS timestamp, event_type FROM events ORDER BY id"
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ def read_interactions(path: str | Path, format: str | None = None) -> Interactio
             return _from_rows(file, _jsonl_rows(file), "line")
         if fmt == "parquet":
             return _from_rows(file, _parquet_rows(file), "row")
+        if fmt == "sqlite":
+            return _from_rows(file, _store_rows(file), "event id")
         return _read_sequences(file)
     except UnicodeDecodeError as exc:
         byte = exc.object[exc.start : exc.start + 1].hex()
@@ -146,6 +156,25 @@ def _parquet_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
         yield index + 1, {name: values[index] for name, values in columns.items()}
 
 
+def _store_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+    # Read-only: a running server may be writing; WAL lets this read a consistent snapshot.
+    connection = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+    try:
+        try:
+            rows = connection.execute(_STORE_EVENTS)
+        except sqlite3.DatabaseError as exc:
+            raise DataError(
+                f"not an edgerec event store ({exc}); the service writes one to"
+                " <state_dir>/events.sqlite3",
+                path=str(file),
+            ) from None
+        names = [column[0] for column in rows.description]
+        for row in rows:
+            yield row[0], dict(zip(names, row, strict=True))
+    finally:
+        connection.close()
+
+
 def _check_header(file: Path, names: list[str], line: int | None) -> None:
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     # Twice in the header, a column would be read from its last copy only, silently.
@@ -186,7 +215,8 @@ def _from_rows(
         event = row.get("event_type")
         events.append("" if event is None else str(event).strip())
     if not users:
-        raise DataError("the file has a header but no events", path=str(file))
+        held = "the event store holds" if unit == "event id" else "the file has a header but"
+        raise DataError(f"{held} no events", path=str(file))
     return Interactions(
         user_ids=np.array(users, dtype=object),
         item_ids=np.array(items, dtype=object),
