@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from edgerec.artifact import load_artifact
 from edgerec.data import SequenceData, leave_one_out
 from edgerec.errors import ConfigError, ModelFitError
 from edgerec.evaluate import evaluate_ranking
@@ -94,3 +98,31 @@ def test_sasrec_needs_sequences_of_two(planted: SequenceData) -> None:
 
     with pytest.raises(ModelFitError):
         fit_sasrec([np.array([1])], 5, TINY, progress=False)
+
+
+def test_refit_trains_on_the_held_out_events_too(planted: SequenceData) -> None:
+    # Item 1 follows item 0 only in the two events each user's split holds out.
+    extra = [np.array([5, 6, 7, 0, 1], dtype=np.int32) for _ in range(3)]
+    data = dataclasses.replace(
+        planted,
+        users=[*planted.users, "x1", "x2", "x3"],
+        sequences=[*planted.sequences, *extra],
+    )
+    held_out = train_model(data, "transitions", None, score_test=False, progress=False)
+    refit = train_model(data, "transitions", None, score_test=False, progress=False, refit=True)
+    after_0 = [np.array([0], dtype=np.int32)]
+    assert held_out.scorer.score(after_0)[0][1] < refit.scorer.score(after_0)[0][1]
+    assert refit.manifest["config"]["refit"] == {"interactions": data.num_interactions}
+    assert refit.valid == held_out.valid  # the metrics are the held-out fit's
+
+
+def test_refit_runs_sasrec_for_the_chosen_epochs(planted: SequenceData, tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY, epochs=3, patience=3)
+    outcome = train_model(
+        planted, "hybrid", tmp_path / "model", sasrec=config, progress=False, refit=True
+    )
+    chosen = outcome.manifest["config"]
+    assert chosen["refit"]["epochs"] == chosen["best_epoch"]
+    model = load_artifact(tmp_path / "model")
+    assert model.manifest["config"]["refit"]["epochs"] == chosen["best_epoch"]
+    assert model.scorer.score([planted.sequences[0]]).shape == (1, planted.num_items)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from edgerec.errors import ConfigError, DataError
 from edgerec.evaluate import evaluate_ranking, ndcg, rank_targets
 from edgerec.infer import (
     HybridScorer,
+    PopularityScorer,
     SASRecEncoder,
     SASRecScorer,
     Scorer,
@@ -34,6 +36,9 @@ from edgerec.train._config import (
 )
 from edgerec.train._counting import fit_popularity, fit_transitions
 from edgerec.train._plot import plot_history
+
+if TYPE_CHECKING:
+    from edgerec.train._sasrec_fit import FitResult
 
 logger = logging.getLogger(__name__)
 MODELS = ("popularity", "transitions", "sasrec", "hybrid")
@@ -62,6 +67,7 @@ def train_model(
     score_test: bool = True,
     progress: bool = True,
     ann_min_items: int | None = None,
+    refit: bool = False,
 ) -> TrainOutcome:
     """Fit ``model`` on the training split, pick settings on validation, score test once.
 
@@ -73,6 +79,10 @@ def train_model(
         score_test: compute test metrics at the very end (never used for any choice).
         ann_min_items: export an ANN index when the catalog has at least this many items
             (None: `default_ann_min_items` of ``model``).
+        refit: once the settings are chosen (and the held-out events scored), fit again on
+            every event with them (sasrec: for the chosen number of epochs) and export that
+            model: leave-one-out holds out each user's two newest events, which in a shop's
+            short sessions are a large share of its freshest data.
     """
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -84,59 +94,54 @@ def train_model(
         )
     valid_h, valid_t = split.inputs(data.sequences, "valid")
     pop_config = popularity or PopularityConfig()
-    pop = fit_popularity(
-        data.sequences if pop_config.count_scope == "all" else split.train, data.num_items
-    )
     trans_config = transitions or TransitionConfig()
     sas_config = sasrec or SASRecConfig()
     config: dict[str, Any] = {"popularity": to_dict(pop_config)}
-    history: list[dict[str, float]] = []
-    scorer: Scorer = pop
-    trans: TransitionScorer | None = None
-    sequential: SASRecScorer | None = None
-    net: Any = None
     if model in ("transitions", "hybrid"):
-        trans = fit_transitions(split.train, data.num_items, trans_config)
-        scorer = trans
         config["transitions"] = to_dict(trans_config)
     if model in ("sasrec", "hybrid"):
-        from edgerec.train._sasrec_fit import fit_sasrec
-
-        fitted = fit_sasrec(split.train, data.num_items, sas_config, valid_h, valid_t, progress)
-        history = fitted.history
-        net = fitted.net
-        table = fitted.net.item_table().detach().numpy().astype(np.float32)
-        encoder = SASRecEncoder(
-            fitted.net.export_weights(),
-            table.astype(np.float16).astype(np.float32),
-            sas_config.num_layers,
-            sas_config.num_heads,
-        )
-        sequential = SASRecScorer(encoder)
-        scorer = sequential
         config["sasrec"] = to_dict(sas_config)
-        config["best_epoch"] = fitted.best_epoch
-        config["train_seconds"] = round(fitted.seconds, 1)
+    counted = data.sequences if pop_config.count_scope == "all" else split.train
+    parts = _fit(model, split.train, counted, data.num_items, trans_config, sas_config,
+                 (valid_h, valid_t), progress)  # fmt: skip
+    if parts.fitted is not None:
+        config["best_epoch"] = parts.fitted.best_epoch
+        config["train_seconds"] = round(parts.fitted.seconds, 1)
+    weight = 0.0
     if model == "hybrid":
-        assert trans is not None and sequential is not None
+        assert parts.trans is not None and parts.sequential is not None
         weight, sweep = _choose_weight(
-            sequential,
-            trans,
+            parts.sequential,
+            parts.trans,
             valid_h,
             valid_t,
             fusion_weights or HybridConfig().weights,
         )
         config["hybrid_weight"] = weight
         config["hybrid_sweep"] = sweep
-        scorer = HybridScorer(sequential, trans, weight)
+    scorer = parts.scorer(weight)
     valid = evaluate_ranking(scorer.score, valid_h, valid_t, data.num_items)
     test = None
     if score_test:
         test_h, test_t = split.inputs(data.sequences, "test")
         test = evaluate_ranking(scorer.score, test_h, test_t, data.num_items)
+    history = parts.fitted.history if parts.fitted is not None else []
+    net = parts.fitted.net if parts.fitted is not None else None
+    if refit:
+        # The metrics above stay those of the held-out fit: no event is left to score the
+        # refit on.
+        epochs = max(1, parts.fitted.best_epoch if parts.fitted is not None else 1)
+        again = dataclasses.replace(sas_config, epochs=epochs)
+        parts = _fit(model, data.sequences, data.sequences, data.num_items, trans_config,
+                     again, None, progress)  # fmt: skip
+        scorer = parts.scorer(weight)
+        config["refit"] = {"interactions": data.num_interactions}
+        if parts.fitted is not None:
+            config["refit"].update(epochs=epochs, train_seconds=round(parts.fitted.seconds, 1))
+            net = parts.fitted.net
     metrics: dict[str, Any] = {"valid": valid, "test": test}
     info: dict[str, Any] = {
-        "dimensions": _dimensions(sequential),
+        "dimensions": _dimensions(parts.sequential),
         "data": {
             "fingerprint": data.fingerprint,
             "users": len(data.users),
@@ -148,7 +153,9 @@ def train_model(
     if out is not None:
         if ann_min_items is None:
             ann_min_items = default_ann_min_items(model)
-        arrays, archives = _export_arrays(pop.counts, trans, sequential, ann_min_items)
+        arrays, archives = _export_arrays(
+            parts.pop.counts, parts.trans, parts.sequential, ann_min_items
+        )
         manifest = write_artifact(
             out,
             model_type=model,
@@ -161,6 +168,53 @@ def train_model(
         )
     logger.info("%s valid %s test %s", model, valid, test)
     return TrainOutcome(scorer, manifest, valid, test, history, net)
+
+
+@dataclass
+class _Parts:
+    """The fitted pieces of one model; ``scorer`` puts them together."""
+
+    pop: PopularityScorer
+    trans: TransitionScorer | None = None
+    sequential: SASRecScorer | None = None
+    fitted: FitResult | None = None
+
+    def scorer(self, hybrid_weight: float) -> Scorer:
+        if self.sequential is not None and self.trans is not None:
+            return HybridScorer(self.sequential, self.trans, hybrid_weight)
+        return self.sequential or self.trans or self.pop
+
+
+def _fit(
+    model: str,
+    sequences: list[np.ndarray],
+    counted: list[np.ndarray],
+    num_items: int,
+    trans_config: TransitionConfig,
+    sas_config: SASRecConfig,
+    valid: tuple[list[np.ndarray], np.ndarray] | None,
+    progress: bool,
+) -> _Parts:
+    """Popularity from ``counted``, the rest of ``model`` from ``sequences``; sasrec stops
+    early on ``valid`` (histories, targets) when given, else runs its epochs."""
+    parts = _Parts(fit_popularity(counted, num_items))
+    if model in ("transitions", "hybrid"):
+        parts.trans = fit_transitions(sequences, num_items, trans_config)
+    if model in ("sasrec", "hybrid"):
+        from edgerec.train._sasrec_fit import fit_sasrec
+
+        histories, targets = valid if valid is not None else (None, None)
+        fitted = fit_sasrec(sequences, num_items, sas_config, histories, targets, progress)
+        table = fitted.net.item_table().detach().numpy().astype(np.float32)
+        encoder = SASRecEncoder(
+            fitted.net.export_weights(),
+            table.astype(np.float16).astype(np.float32),
+            sas_config.num_layers,
+            sas_config.num_heads,
+        )
+        parts.sequential = SASRecScorer(encoder)
+        parts.fitted = fitted
+    return parts
 
 
 def _choose_weight(
