@@ -12,6 +12,7 @@ from edgerec.artifact import load_artifact
 from edgerec.data import SequenceData, leave_one_out
 from edgerec.errors import ConfigError, ModelFitError
 from edgerec.evaluate import evaluate_ranking
+from edgerec.infer import TransitionScorer
 from edgerec.train import (
     SASRecConfig,
     TransitionConfig,
@@ -65,6 +66,25 @@ def test_transitions_keep_top_neighbours_and_normalise() -> None:
     assert model.indices[row].tolist()[0] == 2
     assert len(model.indices[row]) == 2
     assert model.data[row].sum() == pytest.approx(1.0)
+
+
+def test_transitions_leave_their_ties_to_popularity() -> None:
+    sequences = [np.array(s) for s in ([1, 2], [1, 2], [3, 4], [3, 4], [3, 4], [5, 4])]
+    popularity = fit_popularity(sequences, 6)
+    config = TransitionConfig(window=1, reverse_weight=0.0)
+    model = fit_transitions(sequences, 6, config, popularity.counts)
+    # Nothing ever followed item 0: the most popular items, not the lowest indices.
+    assert np.argsort(-model.score([np.array([0])])[0], kind="stable")[:3].tolist() == [4, 3, 1]
+    # What did follow still comes first, however popular the rest.
+    assert int(np.argmax(model.score([np.array([1])])[0])) == 2
+
+
+def test_a_transitions_artifact_keeps_its_prior(planted: SequenceData, tmp_path: Path) -> None:
+    outcome = train_model(planted, "transitions", tmp_path / "m", score_test=False, progress=False)
+    loaded = load_artifact(tmp_path / "m").scorer
+    assert isinstance(loaded, TransitionScorer) and loaded.prior is not None
+    history = [planted.sequences[0]]
+    assert np.array_equal(loaded.score(history), outcome.scorer.score(history))
 
 
 def test_sasrec_learns_the_planted_pattern_and_is_reproducible(planted: SequenceData) -> None:

@@ -87,14 +87,15 @@ def _build(root: Path, manifest: dict[str, Any], precision: str) -> LoadedModel:
     if kind == "popularity":
         scorer = popularity
     elif kind == "transitions":
-        scorer = _transitions(root, config["transitions"], num_items)
+        scorer = _transitions(root, config["transitions"], num_items, popularity.counts)
     else:
         large = _has_ann(manifest)
         half = _array(root, "item_emb_f16") if precision == "float16" else None
         sequential = SASRecScorer(_encoder(root, config["sasrec"], half, large), half)
         scorer = sequential
         if kind == "hybrid":
-            transitions = _transitions(root, config["transitions"], num_items)
+            # No prior: the hybrid adds the transitions to the sequential model's scores.
+            transitions = _transitions(root, config["transitions"], num_items, None)
             scorer = HybridScorer(sequential, transitions, float(config["hybrid_weight"]))
     if scorer.num_items != num_items:
         raise ArtifactError(f"{root}: model scores {scorer.num_items} items, manifest {num_items}")
@@ -112,7 +113,9 @@ def _has_ann(manifest: dict[str, Any]) -> bool:
     return f"{ANN_ARRAYS[0]}.npy" in manifest["files"]
 
 
-def _transitions(root: Path, config: dict[str, Any], num_items: int) -> TransitionScorer:
+def _transitions(
+    root: Path, config: dict[str, Any], num_items: int, prior: np.ndarray | None
+) -> TransitionScorer:
     return TransitionScorer(
         _array(root, "transitions_indptr"),
         _array(root, "transitions_indices"),
@@ -120,6 +123,7 @@ def _transitions(root: Path, config: dict[str, Any], num_items: int) -> Transiti
         num_items,
         int(config["history_len"]),
         float(config["history_decay"]),
+        prior,
     )
 
 

@@ -31,7 +31,7 @@ def benchmark_table(
     ours["Pop (training events only)"] = evaluate_ranking(
         honest.score, histories, targets, data.num_items
     )
-    transitions = fit_transitions(loo.train, data.num_items, TransitionConfig())
+    transitions = fit_transitions(loo.train, data.num_items, TransitionConfig(), honest.counts)
     ours["Transitions (edgerec defaults)"] = evaluate_ranking(
         transitions.score, histories, targets, data.num_items
     )

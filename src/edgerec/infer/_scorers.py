@@ -35,11 +35,19 @@ class PopularityScorer:
         return np.broadcast_to(self.counts, (len(histories), self.num_items)).copy()
 
 
+# The popularity prior's largest value, far below the transition scores' differences that
+# matter: it orders what the transitions leave tied, most often at zero (items none of the
+# recent ones led to), the popular first rather than by index.
+PRIOR_SCALE = 1e-7
+
+
 class TransitionScorer:
     """Sum of the recent history items' next-item distributions, newer items weighing more.
 
     The transition table is CSR: row ``i`` lists items that followed item ``i`` in training
-    and their normalised weights.
+    and their normalised weights. ``prior`` (popularity counts), scaled to at most
+    ``PRIOR_SCALE``, is added to every score: a history whose items lead to fewer than k
+    others is filled with popular items, not with the lowest indices.
     """
 
     def __init__(
@@ -50,6 +58,7 @@ class TransitionScorer:
         num_items: int,
         history_len: int,
         history_decay: float,
+        prior: np.ndarray | None = None,
     ) -> None:
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.indices = np.asarray(indices, dtype=np.int32)
@@ -57,9 +66,17 @@ class TransitionScorer:
         self.num_items = num_items
         self.history_len = history_len
         self.history_decay = history_decay
+        self.prior: np.ndarray | None = None
+        if prior is not None and len(prior) and float(np.max(prior)) > 0:
+            scaled = np.asarray(prior, dtype=np.float64) * (PRIOR_SCALE / float(np.max(prior)))
+            self.prior = scaled.astype(np.float32)
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(histories), self.num_items), dtype=np.float32)
+        shape = (len(histories), self.num_items)
+        if self.prior is None:
+            out = np.zeros(shape, dtype=np.float32)
+        else:
+            out = np.broadcast_to(self.prior, shape).copy()
         self.add_into(out, histories, 1.0)
         return out
 

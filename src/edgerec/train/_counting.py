@@ -18,11 +18,15 @@ def fit_popularity(sequences: Sequence[np.ndarray], num_items: int) -> Popularit
 
 
 def fit_transitions(
-    sequences: Sequence[np.ndarray], num_items: int, config: TransitionConfig
+    sequences: Sequence[np.ndarray],
+    num_items: int,
+    config: TransitionConfig,
+    prior: np.ndarray | None = None,
 ) -> TransitionScorer:
     """Count (item -> item j steps later) pairs for j <= window with weight decay**(j-1).
 
     Each row is normalised to sum to 1 and cut to its ``top_neighbors`` strongest entries.
+    ``prior``: popularity counts that order the items the transitions leave tied.
     """
     sources, targets, weights = [], [], []
     for sequence in sequences:
@@ -47,6 +51,7 @@ def fit_transitions(
             num_items,
             config.history_len,
             config.history_decay,
+            prior,
         )
     keys = np.concatenate(sources) * num_items + np.concatenate(targets)
     unique, inverse = np.unique(keys, return_inverse=True)
@@ -62,4 +67,6 @@ def fit_transitions(
     totals = np.bincount(rows, weights=summed, minlength=num_items)
     data = summed / totals[rows]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=num_items))])
-    return TransitionScorer(indptr, cols, data, num_items, config.history_len, config.history_decay)
+    return TransitionScorer(
+        indptr, cols, data, num_items, config.history_len, config.history_decay, prior
+    )

@@ -199,7 +199,9 @@ def _fit(
     early on ``valid`` (histories, targets) when given, else runs its epochs."""
     parts = _Parts(fit_popularity(counted, num_items))
     if model in ("transitions", "hybrid"):
-        parts.trans = fit_transitions(sequences, num_items, trans_config)
+        # A prior for the transitions model alone: the hybrid adds them to probabilities.
+        prior = parts.pop.counts if model == "transitions" else None
+        parts.trans = fit_transitions(sequences, num_items, trans_config, prior)
     if model in ("sasrec", "hybrid"):
         from edgerec.train._sasrec_fit import fit_sasrec
 
