@@ -52,6 +52,10 @@ def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
         ("", {"EDGEREC_PORT": "eighty"}, "port: 'eighty' is not a valid int"),
         ("", {"EDGEREC_MAX_K": "0"}, "max_k must be > 0"),
         ("", {"EDGEREC_REDIS_URL": "http://x"}, "redis_url must be"),
+        # The client would read database 0, or fail in the worker naming no setting.
+        ("", {"EDGEREC_REDIS_URL": "redis://127.0.0.1:6379/abc"}, "database must be a number"),
+        ("", {"EDGEREC_REDIS_URL": "redis://127.0.0.1:99999/0"}, "port must be 1..65535"),
+        ("", {"EDGEREC_REDIS_URL": "redis:///0"}, "names no host"),
         ("default_k = 500\n", {}, "default_k must not exceed max_k"),
         ("", {"EDGEREC_WORKERS": "10000"}, "workers must be at most"),
     ],
@@ -63,6 +67,15 @@ def test_bad_settings_fail_clearly(
     config.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_settings(None, config, env)
+
+
+def test_a_redis_url_error_does_not_repeat_its_password() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"EDGEREC_REDIS_URL": "redis://:hunter2@127.0.0.1:99999/0"})
+    assert "hunter2" not in str(raised.value)
+    accepted = ("redis://:pw@cache:6379/2", "rediss://cache", "unix:///run/redis.sock")
+    for url in accepted:
+        assert load_settings(environ={"EDGEREC_REDIS_URL": url}).redis_url == url
 
 
 def test_an_unreadable_config_file_is_named(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from edgerec.errors import ConfigError
 
@@ -138,8 +139,8 @@ class Settings:
             raise ConfigError(
                 "redis_timeout_ms and shed_lag_ms must be > 0, reload_interval_s >= 0"
             )
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("setting redis_url must be redis://, rediss:// or unix://")
+        if self.redis_url:
+            _check_redis_url(self.redis_url)
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("setting log_level must be DEBUG, INFO, WARNING or ERROR")
 
@@ -153,6 +154,31 @@ class Settings:
             text = value.reveal() if isinstance(value, Secret) else str(value)
             out[f"EDGEREC_{item.name.upper()}"] = text
         return out
+
+
+def _check_redis_url(url: str) -> None:
+    """What the Redis client would take silently (a database that is not a number reads as
+    database 0) or fail on only in the worker, with an unclear message (a port out of
+    range). Messages never repeat the URL: it may hold a password."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("setting redis_url must be redis://, rediss:// or unix://")
+    try:
+        parts.port  # noqa: B018 - parsed on access
+    except ValueError:
+        raise ConfigError("setting redis_url: its port must be 1..65535") from None
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ConfigError("setting redis_url: unix:// needs a socket path")
+        return
+    if not parts.hostname:
+        raise ConfigError("setting redis_url names no host (redis://host:port/db)")
+    database = parts.path.lstrip("/")
+    if database and not database.isdigit():
+        raise ConfigError(
+            f"setting redis_url: the database must be a number (redis://host:port/0), got"
+            f" {database!r}"
+        )
 
 
 def load_settings(
