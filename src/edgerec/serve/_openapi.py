@@ -59,8 +59,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "event_type": _OPT_ID,
             "timestamp": {
                 "description": (
-                    "epoch seconds or ISO 8601 (no zone: UTC), from 1970 to the end of"
-                    " tomorrow (UTC); null or absent: the time received"
+                    "epoch seconds (up to the end of tomorrow, UTC) or ISO 8601 (no zone: UTC);"
+                    " null or absent: the time received"
                 ),
                 "oneOf": [
                     {"type": "null"},
