@@ -56,6 +56,18 @@ def test_train_inspect_evaluate(tmp_path: Path, log_csv: Path) -> None:
     assert "transitions (artifact)" in table.output and "NDCG@10" in table.output
 
 
+def test_a_refit_artifact_is_never_scored_on_the_events_it_trained_on(
+    tmp_path: Path, log_csv: Path
+) -> None:
+    out = tmp_path / "refit"
+    runner = CliRunner()
+    arguments = ["train", str(log_csv), "--model", "transitions", "--refit", "--out", str(out)]
+    trained = runner.invoke(main, arguments)
+    assert trained.exit_code == 0, trained.output
+    table = runner.invoke(main, ["evaluate", str(log_csv), "--artifact", str(out)])
+    assert table.exit_code == 1 and "would not be honest" in table.output
+
+
 def test_bad_data_exits_1_with_location_and_writes_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,item_id,timestamp\nu,i,1\nu,j,not-a-time\n")

@@ -165,7 +165,8 @@ def train(
         ann_min_items=ann_min_items,
         refit=refit,
     )
-    click.echo(f"wrote {out}")
+    refitted = " (refit on every event; the metrics are the held-out fit's)" if refit else ""
+    click.echo(f"wrote {out}{refitted}")
     click.echo(json.dumps(outcome.manifest["metrics"], indent=2))
 
 

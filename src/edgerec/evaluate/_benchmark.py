@@ -42,6 +42,12 @@ def benchmark_table(
                 f"{directory}: trained on other data (fingerprint differs); its test items "
                 "may have been training items, so scoring it here would not be honest"
             )
+        if "refit" in model.manifest["config"]:
+            raise ArtifactError(
+                f"{directory}: refit on every event (train --refit), this split's targets "
+                "included, so scoring it here would not be honest; evaluate the artifact "
+                "trained without --refit"
+            )
         # Map this run's dense ids onto the artifact's vocabulary (same ids, maybe other order).
         remap = model.vocab.positions(data.vocab.ids)
         if (remap < 0).any():
