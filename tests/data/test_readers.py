@@ -173,7 +173,8 @@ def test_fingerprint_is_independent_of_the_shuffle_seed(tmp_path: Path) -> None:
 def test_the_services_event_store_is_read_in_commit_order(tmp_path: Path) -> None:
     from edgerec.serve._store import Event, EventWriter, initialise
 
-    store = tmp_path / "events.sqlite3"
+    # A directory name a URI would misread: the store must still be the file named.
+    store = tmp_path / "odd #?% dir" / "events.sqlite3"
     initialise(store)
     writer = EventWriter(store)
     writer.append(

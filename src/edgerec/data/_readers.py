@@ -158,7 +158,8 @@ def _parquet_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
 
 def _store_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
     # Read-only: a running server may be writing; WAL lets this read a consistent snapshot.
-    connection = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+    # as_uri percent-encodes what a URI would misread in a path ("?", "#", "%").
+    connection = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
     try:
         try:
             rows = connection.execute(_STORE_EVENTS)

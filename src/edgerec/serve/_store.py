@@ -62,7 +62,9 @@ BUSY_TIMEOUT_S = 5.0
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rwc"
+    # as_uri percent-encodes what a URI would misread in a path ("?", "#", "%"): a state
+    # directory named so would otherwise put the store in another file.
+    uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
     connection = sqlite3.connect(
         uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_S, isolation_level=None
     )
