@@ -156,10 +156,13 @@ def test_a_first_serve_says_it_is_building_the_demo(
     monkeypatch.setattr(edgerec.train, "train_model", stop_before_training)
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", list(root.handlers))
-    monkeypatch.setattr(root, "level", root.level)
-    result = CliRunner().invoke(
-        main, ["serve", "--state-dir", str(tmp_path), "--port", str(free_port())]
-    )
+    level = root.level
+    try:
+        result = CliRunner().invoke(
+            main, ["serve", "--state-dir", str(tmp_path), "--port", str(free_port())]
+        )
+    finally:
+        root.setLevel(level)  # setLevel, not the attribute: it clears the loggers' caches
     assert isinstance(result.exception, RuntimeError)
     assert "first run: building the demo shop" in result.output
 
