@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from edgerec.artifact import artifact_digest, read_manifest
 from edgerec.data import SequenceData
 from edgerec.errors import ArtifactError
-from edgerec.serve import App, Settings, _store
+from edgerec.serve import App, Settings, _retention, _store
 from edgerec.train import train_model
 from tests.serve.conftest import TOKEN
 
@@ -338,6 +338,29 @@ async def test_a_flush_reaches_every_worker_of_the_node(
         for worker in (client, second):
             answer = (await worker.get("/v1/users/hana/recommendations")).json()
             assert answer["source"] == "popular"
+
+
+async def test_retention_prunes_old_events_and_the_histories_that_held_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_retention, "CHUNK", 2)  # several chunks for three old events
+    app = App(dataclasses.replace(settings, event_retention_days=1.0))
+    app.startup()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as http:
+        old = [{"user_id": "ivo", "item_id": f"sku-{n}"} for n in (3, 4, 5)]
+        await http.post("/v1/events", json={"events": old})
+        await http.post("/v1/events", json={"events": [{"user_id": "jan", "item_id": "sku-9"}]})
+        assert (await http.get("/v1/users/ivo/recommendations")).json()["source"] == "model"
+        with sqlite3.connect(settings.state_dir / "events.sqlite3") as store:
+            store.execute("UPDATE events SET received_at = received_at - 2 * 86400 "
+                          "WHERE user_id = 'ivo'")  # fmt: skip
+        assert await app.prune_events() == 3
+        assert await app.prune_events() == 0  # nothing older is left
+        await asyncio.sleep(0.01)  # a worker looks at the store at most once a millisecond
+        # Ivo's kept history went with his events: he is a new shopper again.
+        assert (await http.get("/v1/users/ivo/recommendations")).json()["source"] == "popular"
+        assert app.reader.recent("jan", 10)[0] == ["sku-9"]
 
 
 async def test_an_admin_reload_reaches_every_worker_of_the_node(

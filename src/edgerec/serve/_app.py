@@ -40,6 +40,7 @@ from edgerec.serve._http import (
     send_bytes,
 )
 from edgerec.serve._openapi import openapi_document
+from edgerec.serve._retention import PRUNE_EVERY_S, prune_old_events
 from edgerec.serve._settings import Settings
 from edgerec.serve._store import EventWriter, HistoryReader, initialise
 from edgerec.serve._validate import (
@@ -178,7 +179,7 @@ class App:
         sampler = metrics.ProcessSampler()
         last = time.monotonic()
         next_check = last + self.settings.reload_interval_s
-        next_age = next_action = last
+        next_age = next_action = next_prune = last
         lag = 0.0
         pause, seen = _LAG_PROBE_S, self.requests
         while True:
@@ -202,11 +203,33 @@ class App:
             if now >= next_action:
                 next_action = now + _ACTION_CHECK_S
                 await self._follow_reloads()
+            if self.settings.event_retention_days and now >= next_prune:
+                next_prune = now + PRUNE_EVERY_S
+                await self.prune_events()
             if self.settings.reload_interval_s and now >= next_check:
                 next_check = now + self.settings.reload_interval_s
                 if self.watcher.changed():
                     with contextlib.suppress(ArtifactError):
                         await self.reload()
+
+    async def prune_events(self) -> int:
+        """Delete the events older than the retention. When any went, the node's workers
+        forget their cached histories (a flush action, as the admin route records): a cached
+        history could still hold them. Returns how many went."""
+        try:
+            deleted = await prune_old_events(self.writer, self.settings.event_retention_days)
+            if deleted:
+                await asyncio.wrap_future(self.writer.record_action("flush"))
+        except sqlite3.Error as exc:  # locked past the busy timeout, I/O error: next hour
+            logger.warning("event retention: pruning failed, retried in an hour: %s", exc)
+            return 0
+        if deleted:
+            logger.info(
+                "event retention: %d event(s) older than %g days deleted",
+                deleted,
+                self.settings.event_retention_days,
+            )
+        return deleted
 
     async def _follow_reloads(self) -> None:
         """Reload when another worker of the node took an admin reload (a row of the store)."""

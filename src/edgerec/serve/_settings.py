@@ -69,6 +69,9 @@ class Settings:
     events (another worker's click shows within ~1 ms); ~0.7 KB each at 50 events, 13 MB when
     full. The model keeps as many histories resolved to its item indices (~0.4 KB each at 50
     events, 8.4 MB). 0: read SQLite and resolve the history on every request."""
+    event_retention_days: float = 0.0
+    """Days of events the store keeps: every worker deletes older ones (by when they arrived)
+    once an hour, and the node's workers then forget their cached histories. 0: keep all."""
     default_k: int = 10
     """Items returned when the request does not say k."""
     max_k: int = 100
@@ -121,6 +124,10 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.event_retention_days < float("inf"):
+            raise ConfigError(
+                f"setting event_retention_days must be >= 0, got {self.event_retention_days}"
+            )
         if self.history_cache_users < 0:
             raise ConfigError(
                 f"setting history_cache_users must be >= 0, got {self.history_cache_users}"

@@ -134,6 +134,21 @@ class EventWriter:
 
         return self._executor.submit(write)
 
+    def prune(self, cutoff: float, limit: int) -> Future[int]:
+        """Delete up to ``limit`` of the oldest events, those received before ``cutoff``
+        (epoch seconds); the future holds how many. One short statement: appends queue behind
+        it only briefly, so a large backlog goes a chunk at a time."""
+
+        def delete() -> int:
+            cursor = self._open().execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT ?)"
+                " AND received_at < ?",
+                (limit, cutoff),
+            )
+            return int(cursor.rowcount)
+
+        return self._executor.submit(delete)
+
     def upsert_items(self, rows: Iterable[tuple[str, str, str]]) -> None:
         def write() -> None:
             connection = self._open()
