@@ -363,6 +363,26 @@ async def test_retention_prunes_old_events_and_the_histories_that_held_them(
         assert app.reader.recent("jan", 10)[0] == ["sku-9"]
 
 
+async def test_the_background_task_prunes_at_start(settings: Settings) -> None:
+    with sqlite3.connect(settings.state_dir / "events.sqlite3") as store:
+        store.execute(
+            "INSERT INTO events (user_id, item_id, event_type, ts, received_at)"
+            " VALUES ('kim', 'sku-1', 'view', 0, 0)"
+        )
+    app = App(dataclasses.replace(settings, event_retention_days=30.0))
+    app.startup()
+    assert app.reader.recent("kim", 10)[0] == ["sku-1"]
+    background = asyncio.create_task(app._background())
+    for _ in range(200):  # the first probe, then the pruning task: within milliseconds
+        await asyncio.sleep(0.005)
+        if not app.reader.recent("kim", 10)[0]:
+            break
+    background.cancel()
+    assert app._pruning is not None
+    assert await app._pruning == 1
+    assert app.reader.recent("kim", 10)[0] == []
+
+
 async def test_an_admin_reload_reaches_every_worker_of_the_node(
     settings: Settings, app: App, client: httpx.AsyncClient, artifact: Path, planted: SequenceData
 ) -> None:

@@ -96,6 +96,7 @@ class App:
         self.inflight = 0
         self.requests = 0  # HTTP requests received, for the lag probe's pace
         self._tasks: list[asyncio.Task[None]] = []
+        self._pruning: asyncio.Task[int] | None = None
         self._user_queries: dict[bytes, tuple[int, tuple[str, ...], str | None, str]] = {}
         self._routes: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): self._healthz,
@@ -205,7 +206,10 @@ class App:
                 await self._follow_reloads()
             if self.settings.event_retention_days and now >= next_prune:
                 next_prune = now + PRUNE_EVERY_S
-                await self.prune_events()
+                # A task of its own: a large backlog takes many statements, and this loop's
+                # lag probe must go on meanwhile.
+                if self._pruning is None or self._pruning.done():
+                    self._pruning = asyncio.create_task(self.prune_events())
             if self.settings.reload_interval_s and now >= next_check:
                 next_check = now + self.settings.reload_interval_s
                 if self.watcher.changed():
@@ -254,8 +258,9 @@ class App:
                 self._tasks.append(asyncio.create_task(self._background()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in self._tasks:
-                    task.cancel()
+                for task in [*self._tasks, self._pruning]:
+                    if task is not None:
+                        task.cancel()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
