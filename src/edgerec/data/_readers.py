@@ -99,7 +99,7 @@ def read_interactions(path: str | Path, format: str | None = None) -> Interactio
         if fmt == "parquet":
             return _from_rows(file, _parquet_rows(file), "row")
         if fmt == "sqlite":
-            return _from_rows(file, _store_rows(file), "event id")
+            return _from_rows(file, _store_rows(file), "event id", "the event store holds")
         return _read_sequences(file)
     except UnicodeDecodeError as exc:
         byte = exc.object[exc.start : exc.start + 1].hex()
@@ -191,8 +191,12 @@ def _check_header(file: Path, names: list[str], line: int | None) -> None:
 
 
 def _from_rows(
-    file: Path, rows: Iterable[tuple[int, Mapping[str, object]]], unit: str
+    file: Path,
+    rows: Iterable[tuple[int, Mapping[str, object]]],
+    unit: str,
+    holds: str = "the file has a header but",
 ) -> Interactions:
+    """``holds`` begins the error for no rows at all: "<holds> no events"."""
     users: list[str] = []
     items: list[str] = []
     times: list[float] = []
@@ -216,8 +220,7 @@ def _from_rows(
         event = row.get("event_type")
         events.append("" if event is None else str(event).strip())
     if not users:
-        held = "the event store holds" if unit == "event id" else "the file has a header but"
-        raise DataError(f"{held} no events", path=str(file))
+        raise DataError(f"{holds} no events", path=str(file))
     return Interactions(
         user_ids=np.array(users, dtype=object),
         item_ids=np.array(items, dtype=object),

@@ -217,26 +217,8 @@ class App:
                         await self.reload()
 
     async def prune_events(self) -> int:
-        """Delete the events older than the retention. When any went, the node's workers
-        forget their cached histories (a flush action, as the admin route records): a cached
-        history could still hold them. Returns how many went."""
-        days = self.settings.event_retention_days
-        try:
-            deleted = await prune_old_events(self.writer, days)
-        except sqlite3.Error as exc:  # locked past the busy timeout, I/O error: next hour
-            logger.warning("event retention: pruning failed, retried in an hour: %s", exc)
-            return 0
-        if deleted:
-            logger.info("event retention: %d event(s) older than %g days deleted", deleted, days)
-            try:
-                await asyncio.wrap_future(self.writer.record_action("flush"))
-            except sqlite3.Error as exc:
-                logger.warning(
-                    "event retention: the workers' cached histories may still hold deleted"
-                    " events (the flush was not recorded: %s); POST /v1/admin/cache/flush",
-                    exc,
-                )
-        return deleted
+        """Delete the events older than the retention (`prune_old_events`); how many went."""
+        return await prune_old_events(self.writer, self.settings.event_retention_days)
 
     async def _follow_reloads(self) -> None:
         """Reload when another worker of the node took an admin reload (a row of the store)."""

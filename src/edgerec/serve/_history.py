@@ -8,9 +8,10 @@ appended to the users they belong to. A worker checks for changes at most once p
 ``interval_s``, and at once after its own writes: a click posted to another worker shows here
 within that interval (1 ms by default; the service promises 100 ms).
 
-Events are never deleted by the service. Deleting some by hand needs a cache flush
-(``POST /v1/admin/cache/flush``) or a restart to reach the workers. A flush is a row of the
-store's ``admin_actions``: each worker sees its commit as it sees new events, and forgets.
+Events are deleted only by retention (`_retention`), which then records a flush. Deleting
+some by hand needs a cache flush (``POST /v1/admin/cache/flush``) or a restart to reach the
+workers. A flush is a row of the store's ``admin_actions``: each worker sees its commit as it
+sees new events, and forgets.
 """
 
 from __future__ import annotations
