@@ -80,15 +80,30 @@ class SASRecNet(nn.Module):
             with torch.no_grad():
                 module.weight[module.padding_idx].zero_()
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, L) left-padded item indices -> (B, L, d) hidden states."""
+    def forward(
+        self,
+        seq: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        segments: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, L) item indices -> (B, L, d) hidden states.
+
+        Without ``positions``, ``seq`` is left-padded, one sequence a row. With them (and
+        ``segments``), rows are packed (see ``_packing``): each slot's position index, and
+        which sequence it belongs to; a slot attends only to earlier slots of its sequence.
+        """
         width = seq.shape[1]
         valid = seq != self.num_items
         x = self.item_emb(seq) * valid.unsqueeze(-1)
-        x = x + self.pos_emb.weight[self.max_len - width :]
+        if positions is None:
+            x = x + self.pos_emb.weight[self.max_len - width :]
+        else:
+            x = x + self.pos_emb(positions)
         x = self.drop(self.emb_ln(x))
         causal = torch.ones(width, width, dtype=torch.bool, device=seq.device).tril()
         allowed = causal.unsqueeze(0) & valid.unsqueeze(1)
+        if segments is not None:
+            allowed = allowed & (segments.unsqueeze(2) == segments.unsqueeze(1))
         bias = torch.zeros(allowed.shape, device=seq.device).masked_fill(~allowed, -1e9)
         bias = bias.unsqueeze(1)
         for block in self.blocks:
