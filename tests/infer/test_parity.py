@@ -46,3 +46,12 @@ def test_batch_padding_does_not_change_a_user() -> None:
 def test_empty_history_gives_zero_vector() -> None:
     encoder = encoder_of(random_net())
     assert not encoder.encode([np.array([], dtype=np.int64)]).any()
+
+
+def test_torch_scores_an_empty_history_as_the_numpy_encoder_does() -> None:
+    net = random_net()
+    histories = [np.array([], dtype=np.int64), np.array([5, 6, 7])]
+    expected = encoder_of(net).encode(histories) @ net.item_table().detach().numpy().T
+    actual = torch_scorer(net)(histories)  # type: ignore[operator]
+    assert not actual[0].any()
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
