@@ -23,6 +23,20 @@ def log_csv(tmp_path: Path) -> Path:
     return path
 
 
+def test_train_options_default_to_the_model_config() -> None:
+    # The CLI spells its defaults out (it does not import torch to show --help): they must
+    # stay the library's.
+    from edgerec.train import SASRecConfig
+
+    train = main.commands["train"]  # type: ignore[attr-defined]
+    defaults = {param.name: param.default for param in train.params}
+    config = SASRecConfig()
+    names = "epochs max_minutes patience embedding_size num_layers num_heads max_len dropout"
+    for name in [*names.split(), "learning_rate", "batch_size", "threads"]:
+        assert defaults[name] == getattr(config, name), name
+    assert config.attn_dropout == config.dropout  # --dropout sets both
+
+
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["inspect"], ["serve"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])

@@ -82,7 +82,7 @@ _SEED = click.option(
 @click.option("--num-layers", default=2, show_default=True)
 @click.option("--num-heads", default=2, show_default=True)
 @click.option("--max-len", default=50, show_default=True, help="Longest history read.")
-@click.option("--dropout", default=0.5, show_default=True)
+@click.option("--dropout", default=0.3, show_default=True)
 @click.option("--learning-rate", default=1e-3, show_default=True)
 @click.option("--batch-size", default=128, show_default=True)
 @click.option("--threads", default=0, help="Torch threads (0 = torch default).")

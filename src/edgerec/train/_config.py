@@ -81,8 +81,8 @@ class SASRecConfig:
     num_layers: int = 2
     num_heads: int = 2
     max_len: int = 50
-    dropout: float = 0.5
-    attn_dropout: float = 0.5
+    dropout: float = 0.3
+    attn_dropout: float = 0.3
     learning_rate: float = 1e-3
     reg: float = 0.0
     batch_size: int = 128
