@@ -82,3 +82,10 @@ def test_sequences_that_cannot_be_packed_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=r"need 1\.\.10"):
         pack(inputs, WIDTH, ITEMS, targets)
+
+
+def test_packed_rows_need_their_segments() -> None:
+    rows = pack(_sequences(2, 4), WIDTH, ITEMS)
+    items, positions = torch.from_numpy(rows.items), torch.from_numpy(rows.positions)
+    with pytest.raises(ValueError, match="go together"):
+        _net()(items, positions)

@@ -92,6 +92,9 @@ class SASRecNet(nn.Module):
         ``segments``), rows are packed (see ``_packing``): each slot's position index, and
         which sequence it belongs to; a slot attends only to earlier slots of its sequence.
         """
+        if (positions is None) != (segments is None):
+            # Packed rows without their segments would attend across sequences.
+            raise ValueError("positions and segments go together")
         width = seq.shape[1]
         valid = seq != self.num_items
         x = self.item_emb(seq) * valid.unsqueeze(-1)
