@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgerec._sqlite import sqlite_uri
 from edgerec.data._time import iso_seconds, utc_seconds
 from edgerec.errors import DataError, MissingExtraError
 
@@ -158,8 +159,7 @@ def _parquet_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
 
 def _store_rows(file: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
     # Read-only: a running server may be writing; WAL lets this read a consistent snapshot.
-    # as_uri percent-encodes what a URI would misread in a path ("?", "#", "%").
-    connection = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+    connection = sqlite3.connect(sqlite_uri(file, "ro"), uri=True)
     try:
         try:
             rows = connection.execute(_STORE_EVENTS)

@@ -17,6 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgerec._sqlite import sqlite_uri
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -62,11 +64,12 @@ BUSY_TIMEOUT_S = 5.0
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    # as_uri percent-encodes what a URI would misread in a path ("?", "#", "%"): a state
-    # directory named so would otherwise put the store in another file.
-    uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
     connection = sqlite3.connect(
-        uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_S, isolation_level=None
+        sqlite_uri(path, "ro" if readonly else "rwc"),
+        uri=True,
+        check_same_thread=False,
+        timeout=BUSY_TIMEOUT_S,
+        isolation_level=None,
     )
     connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     return connection

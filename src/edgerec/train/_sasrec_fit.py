@@ -40,16 +40,17 @@ def torch_scorer(net: SASRecNet) -> ScoreFn:
     def score(histories: Sequence[np.ndarray]) -> np.ndarray:
         users = torch.zeros(len(histories), net.item_emb.embedding_dim)
         kept = [index for index, history in enumerate(histories) if len(history)]
-        if kept:
-            rows = pack([histories[i][-net.max_len :] for i in kept], net.max_len, net.num_items)
-            with torch.no_grad():
+        with torch.no_grad():
+            if kept:
+                rows = pack(
+                    [histories[i][-net.max_len :] for i in kept], net.max_len, net.num_items
+                )
                 hidden = net(
                     torch.from_numpy(rows.items),
                     torch.from_numpy(rows.positions),
                     torch.from_numpy(rows.segments),
                 )
                 users[kept] = hidden[rows.last_row, rows.last_slot]
-        with torch.no_grad():
             scores: np.ndarray = (users @ net.item_table().T).numpy()
         return scores
 
